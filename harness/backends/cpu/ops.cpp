@@ -1,0 +1,236 @@
+// CPU reference ops; see ops.h.
+#include "backends/cpu/ops.h"
+
+#include "backends/cpu/quant_dot.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace kvb::cpu {
+
+float dot(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+namespace {
+
+constexpr int64_t kRowwiseMaxTokens = 4;  // up to this many tokens, dequantize rows and dot
+constexpr int64_t kRowBlock = 16;         // rows dequantized at a time per thread
+
+void add_bias(float* y, int64_t n, int64_t out, const Tensor* bias) {
+  if (!bias || bias->data.empty()) return;
+  const float* b = bias->ptr();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < out; ++j) y[i * out + j] += b[j];
+}
+
+}  // namespace
+
+void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Tensor* bias) {
+  const int64_t out = w.rows(), in = w.cols();
+  if (w.dtype() == DType::F32) {
+    if (n == 1) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(out), int(in), 1.0f, w.f32_data(), int(in), x, 1, 0.0f, y, 1);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(out), int(in), 1.0f, x, int(in),
+                  w.f32_data(), int(in), 0.0f, y, int(out));
+    }
+  } else if (n <= kRowwiseMaxTokens && has_fused_dot(w.dtype())) {
+    for (int64_t t = 0; t < n; ++t) {
+#pragma omp parallel for schedule(static)
+      for (int64_t r0 = 0; r0 < out; r0 += kRowBlock)
+        fused_dot_rows(w.dtype(), w.packed_data() + r0 * w.row_bytes(), std::min(kRowBlock, out - r0), w.row_bytes(),
+                       in, x + t * in, y + t * out + r0);
+    }
+  } else if (n <= kRowwiseMaxTokens) {
+#pragma omp parallel
+    {
+      std::vector<float> rows(size_t(kRowBlock * in));
+#pragma omp for schedule(static)
+      for (int64_t r0 = 0; r0 < out; r0 += kRowBlock) {
+        const int64_t nr = std::min(kRowBlock, out - r0);
+        w.dequantize_rows(r0, nr, rows.data());
+        for (int64_t r = 0; r < nr; ++r)
+          for (int64_t t = 0; t < n; ++t) y[t * out + r0 + r] = dot(rows.data() + r * in, x + t * in, in);
+      }
+    }
+  } else {
+    // One scratch matrix per calling thread, reused across calls (the OpenMP workers write into it).
+    thread_local std::vector<float> scratch;
+    scratch.resize(size_t(out * in));
+    float* dense = scratch.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r0 = 0; r0 < out; r0 += kRowBlock)
+      w.dequantize_rows(r0, std::min(kRowBlock, out - r0), dense + r0 * in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(out), int(in), 1.0f, x, int(in), dense, int(in),
+                0.0f, y, int(out));
+  }
+  add_bias(y, n, out, bias);
+}
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, int64_t stride, float eps) {
+#pragma omp parallel for if (n > 4)
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * stride;
+    float* yi = y + i * stride;
+    double ss = 0.0;
+    for (int64_t j = 0; j < dim; ++j) ss += double(xi[j]) * xi[j];
+    const float inv = 1.0f / std::sqrt(float(ss / double(dim)) + eps);
+    for (int64_t j = 0; j < dim; ++j) yi[j] = xi[j] * inv * w[j];
+  }
+}
+
+std::vector<float> rope_inv_freq(const ModelConfig& c) {
+  const int half = c.head_dim / 2;
+  std::vector<float> inv(half);
+  for (int i = 0; i < half; ++i)
+    inv[i] = float(1.0 / std::pow(double(c.rope_theta), double(2 * i) / double(c.head_dim)));
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.type == "linear") {
+    for (auto& f : inv) f /= rs.factor;
+  } else if (rs.type == "llama3") {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, the band between blended.
+    const double two_pi = 2.0 * std::numbers::pi;
+    const double low_wavelen = rs.original_max_position / rs.low_freq_factor;
+    const double high_wavelen = rs.original_max_position / rs.high_freq_factor;
+    for (auto& f : inv) {
+      const double wavelen = two_pi / f;
+      if (wavelen < high_wavelen) continue;
+      if (wavelen > low_wavelen) {
+        f = float(f / rs.factor);
+      } else {
+        const double smooth = (rs.original_max_position / wavelen - rs.low_freq_factor) /
+                              (rs.high_freq_factor - rs.low_freq_factor);
+        f = float((1.0 - smooth) * f / rs.factor + smooth * f);
+      }
+    }
+  }
+  if (!c.rope_freq_factors.empty())
+    for (int i = 0; i < half && i < int(c.rope_freq_factors.size()); ++i) inv[i] /= c.rope_freq_factors[i];
+  return inv;
+}
+
+void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t stride, const int32_t* pos,
+          const std::vector<float>& inv_freq, bool neox) {
+  const int64_t half = head_dim / 2;
+#pragma omp parallel for if (n > 4)
+  for (int64_t t = 0; t < n; ++t) {
+    std::vector<float> cs(half), sn(half);
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = float(pos[t]) * inv_freq[i];
+      cs[i] = std::cos(angle);
+      sn[i] = std::sin(angle);
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + t * stride + h * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cs[i] - x1 * sn[i];
+        v[b] = x0 * sn[i] + x1 * cs[i];
+      }
+    }
+  }
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+#pragma omp parallel for if (n > 4096)
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+namespace {
+
+// Softmax over row[0, valid) with row[valid, len) zeroed.
+void masked_softmax(float* row, int64_t valid, int64_t len) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
+  double sum = 0.0;
+  for (int64_t j = 0; j < valid; ++j) {
+    row[j] = std::exp(row[j] - mx);
+    sum += row[j];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
+  for (int64_t j = valid; j < len; ++j) row[j] = 0.0f;
+}
+
+// One query (decode step) against one head's cache: out[D] = softmax(q·K^T * scale) · V.
+void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, float* out, float* probs,
+                float* mass) {
+  const int64_t T = h.size();
+  const float* K = h.keys.data();
+  const float* V = h.values.data();
+  for (int64_t j = 0; j < T; ++j) {
+    probs[j] = dot(q, K + j * D, D) * scale;
+  }
+  masked_softmax(probs, T, T);
+  std::fill(out, out + D, 0.0f);
+  for (int64_t j = 0; j < T; ++j) {
+    const float p = probs[j];
+    const float* v = V + j * D;
+    for (int64_t d = 0; d < D; ++d) out[d] += p * v[d];
+  }
+  if (mass)
+    for (int64_t j = 0; j < T; ++j) mass[j] += probs[j];
+}
+
+}  // namespace
+
+void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
+               std::vector<std::vector<float>>* attn_mass) {
+  const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv, stride = n_heads * D;
+  if (attn_mass) {
+    attn_mass->resize(n_heads);
+    for (int qh = 0; qh < n_heads; ++qh) (*attn_mass)[qh].resize(cache.head(layer, qh / group).size(), 0.0f);
+  }
+  if (n == 1) {
+    // Decode: one query per head; heads in parallel.
+#pragma omp parallel
+    {
+      std::vector<float> probs;
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < n_heads; ++qh) {
+        const HeadCache& h = cache.head(layer, qh / group);
+        probs.resize(h.size());
+        attend_one(q + qh * D, h, D, scale, out + qh * D, probs.data(),
+                   attn_mass ? (*attn_mass)[qh].data() : nullptr);
+      }
+    }
+    return;
+  }
+  // Prefill chunk: per query head, S[n, T] = Q·K^T (GEMM), masked softmax, O[n, D] = P·V (GEMM).
+  std::vector<float> scores;
+  for (int qh = 0; qh < n_heads; ++qh) {
+    const HeadCache& h = cache.head(layer, qh / group);
+    const int64_t T = h.size(), past = T - n;
+    scores.resize(size_t(n * T));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(T), int(D), scale, q + qh * D, int(stride),
+                h.keys.data(), int(D), 0.0f, scores.data(), int(T));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) masked_softmax(scores.data() + i * T, past + i + 1, T);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(D), int(T), 1.0f, scores.data(), int(T),
+                h.values.data(), int(D), 0.0f, out + qh * D, int(stride));
+    if (attn_mass) {
+      float* mass = (*attn_mass)[qh].data();
+      for (int64_t i = 0; i < n; ++i) {
+        const float* p = scores.data() + i * T;
+        for (int64_t j = 0; j <= past + i; ++j) mass[j] += p[j];
+      }
+    }
+  }
+}
+
+int64_t argmax(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+}  // namespace kvb::cpu

@@ -1,0 +1,40 @@
+// kvbench command-line entry point: one subcommand per file in harness/cli/ (CLI11).
+// Bad input anywhere ends with one "error: ..." line and exit code 2.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kvbench: measure attention and KV-cache compression methods on long-context tasks"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(KVB_VERSION) + " (" + KVB_GIT_COMMIT + ")");
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Print debug messages");
+  app.add_flag("-q,--quiet", quiet, "Print only results and errors");
+  app.parse_complete_callback([&] {
+    kvb::log_level() = quiet ? kvb::LogLevel::Quiet : verbose ? kvb::LogLevel::Debug : kvb::LogLevel::Info;
+  });
+  for (auto& reg : kvb::cli::command_registry()) reg(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const kvb::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "error: out of memory\n");
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+  return kvb::cli::exit_code();
+}

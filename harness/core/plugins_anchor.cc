@@ -1,0 +1,1 @@
+// Keeps the plugins object library non-empty before any method or task exists.

@@ -1,0 +1,78 @@
+// KV cache storage and compaction; see kv_cache.h.
+#include "kv/kv_cache.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kvb {
+
+KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim)
+    : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), heads_(size_t(n_layers) * n_kv_heads) {}
+
+void KVCache::append(int layer, int kv_head, const float* k, const float* v, int64_t stride, const int32_t* pos,
+                     int64_t n) {
+  HeadCache& h = head(layer, kv_head);
+  const int64_t D = head_dim_;
+  size_t old = h.keys.size();
+  h.keys.resize(old + size_t(n * D));
+  h.values.resize(old + size_t(n * D));
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(h.keys.data() + old + i * D, k + i * stride, D * sizeof(float));
+    std::memcpy(h.values.data() + old + i * D, v + i * stride, D * sizeof(float));
+  }
+  h.positions.insert(h.positions.end(), pos, pos + n);
+}
+
+void KVCache::keep(int layer, int kv_head, std::span<const int32_t> indices) {
+  HeadCache& h = head(layer, kv_head);
+  const int64_t D = head_dim_, T = h.size();
+  int32_t prev = -1;
+  for (int32_t idx : indices) {
+    KVB_CHECK(idx > prev && idx < T, "KV cache keep set for layer {} head {}: index {} out of order or range (size {})",
+              layer, kv_head, idx, T);
+    prev = idx;
+  }
+  HeadCache out;
+  out.keys.resize(indices.size() * D);
+  out.values.resize(indices.size() * D);
+  out.positions.resize(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    std::memcpy(out.keys.data() + i * D, h.keys.data() + indices[i] * D, D * sizeof(float));
+    std::memcpy(out.values.data() + i * D, h.values.data() + indices[i] * D, D * sizeof(float));
+    out.positions[i] = h.positions[indices[i]];
+  }
+  h = std::move(out);  // the old buffers are freed here
+}
+
+void KVCache::reserve(int64_t n_tokens) {
+  for (auto& h : heads_) {
+    h.keys.reserve(size_t(n_tokens * head_dim_));
+    h.values.reserve(size_t(n_tokens * head_dim_));
+    h.positions.reserve(size_t(n_tokens));
+  }
+}
+
+void KVCache::clear() {
+  for (auto& h : heads_) h = HeadCache{};
+  next_position_ = 0;
+}
+
+size_t KVCache::resident_bytes() const {
+  size_t b = 0;
+  for (auto& h : heads_)
+    b += (h.keys.capacity() + h.values.capacity()) * sizeof(float) + h.positions.capacity() * sizeof(int32_t);
+  return b;
+}
+
+size_t KVCache::nominal_bytes() const {
+  return size_t(next_position_) * heads_.size() * (2 * size_t(head_dim_) * sizeof(float) + sizeof(int32_t));
+}
+
+int64_t KVCache::cached_tokens() const {
+  int64_t n = 0;
+  for (auto& h : heads_) n += h.size();
+  return n;
+}
+
+}  // namespace kvb

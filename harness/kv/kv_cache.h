@@ -1,0 +1,55 @@
+// The KV cache: the only code that mutates cached keys and values. Storage is ragged per
+// (layer, KV head): each head keeps its own list of tokens (post-RoPE key [D], value [D] and the
+// token's original position), so methods can evict per head and the memory is really freed.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace kvb {
+
+struct HeadCache {
+  std::vector<float> keys;         // [T, D] post-RoPE
+  std::vector<float> values;       // [T, D]
+  std::vector<int32_t> positions;  // [T] original position of each cached token
+  int64_t size() const { return int64_t(positions.size()); }
+};
+
+class KVCache {
+ public:
+  KVCache(int n_layers, int n_kv_heads, int head_dim);
+
+  int n_layers() const { return n_layers_; }
+  int n_kv_heads() const { return n_kv_heads_; }
+  int head_dim() const { return head_dim_; }
+  // The position the next token gets: tokens seen so far, evicted ones included.
+  int32_t next_position() const { return next_position_; }
+  void advance(int32_t n_tokens) { next_position_ += n_tokens; }
+
+  HeadCache& head(int layer, int kv_head) { return heads_[size_t(layer) * n_kv_heads_ + kv_head]; }
+  const HeadCache& head(int layer, int kv_head) const { return heads_[size_t(layer) * n_kv_heads_ + kv_head]; }
+
+  // Appends n tokens to one head: k, v are [n, D] with row stride `stride` floats.
+  void append(int layer, int kv_head, const float* k, const float* v, int64_t stride, const int32_t* pos, int64_t n);
+  // Keeps only the tokens at `indices` (strictly increasing indices into the head's current
+  // contents) and releases the memory of the others.
+  void keep(int layer, int kv_head, std::span<const int32_t> indices);
+  // Reserves room for `n_tokens` per head (avoids reallocation during a long prefill).
+  void reserve(int64_t n_tokens);
+  void clear();
+
+  // Bytes held by K/V/position storage right now (allocated capacity, all heads).
+  size_t resident_bytes() const;
+  // Bytes an uncompressed float32 cache would hold for next_position() tokens.
+  size_t nominal_bytes() const;
+  // Tokens cached in total over all (layer, head) pairs.
+  int64_t cached_tokens() const;
+
+ private:
+  int n_layers_, n_kv_heads_, head_dim_;
+  int32_t next_position_ = 0;
+  std::vector<HeadCache> heads_;  // [L * Hkv]
+};
+
+}  // namespace kvb

@@ -1,0 +1,91 @@
+// CPU forward pass; see transformer.h. Shapes: n tokens in a chunk, E embedding, Hq/Hkv heads,
+// D head dim, F feed-forward, V vocabulary.
+#include "model/transformer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/ops.h"
+
+namespace kvb {
+
+Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, RunnerOptions options)
+    : config_(config), weights_(weights), options_(options), inv_freq_(cpu::rope_inv_freq(config)) {
+  KVB_CHECK(options_.prefill_chunk > 0, "prefill chunk must be positive, got {}", options_.prefill_chunk);
+}
+
+Tensor Transformer::forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows,
+                            ForwardObserver* observer) {
+  const int64_t E = config_.n_embd, V = config_.vocab_size, N = int64_t(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i)
+    KVB_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id {} at index {} is outside the vocabulary [0, {})",
+              tokens[i], i, V);
+  Tensor out;
+  if (rows == LogitRows::All) out = Tensor({N, V});
+  if (rows == LogitRows::Last && N > 0) out = Tensor({1, V});
+  std::vector<float> x;
+  for (int64_t begin = 0; begin < N; begin += options_.prefill_chunk) {
+    const int64_t n = std::min<int64_t>(options_.prefill_chunk, N - begin);
+    x.assign(size_t(n * E), 0.0f);
+    forward_chunk(tokens.subspan(begin, n), cache, observer, x.data());
+    if (rows == LogitRows::All) logits(x.data(), n, out.ptr() + begin * V);
+    if (rows == LogitRows::Last && begin + n == N) logits(x.data() + (n - 1) * E, 1, out.ptr());
+  }
+  return out;
+}
+
+void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer,
+                                float* x /* [n, E] */) {
+  const ModelConfig& c = config_;
+  const int64_t n = int64_t(tokens.size()), E = c.n_embd, D = c.head_dim, F = c.n_ff;
+  const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, QD = Hq * D, KD = Hkv * D;
+  std::vector<int32_t> pos(n);
+  for (int64_t i = 0; i < n; ++i) pos[i] = cache.next_position() + int32_t(i);
+
+  for (int64_t i = 0; i < n; ++i) weights_.tok_embd.dequantize_rows(tokens[i], 1, x + i * E);
+
+  std::vector<float> xn(n * E), q(n * QD), k(n * KD), v(n * KD), att(n * QD), o(n * E), gate(n * F), up(n * F);
+  std::vector<std::vector<float>> mass;
+  const float scale = 1.0f / std::sqrt(float(D));
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    // Attention block.
+    cpu::rmsnorm(x, w.attn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
+    cpu::linear(xn.data(), n, w.wq, q.data(), &w.bq);
+    cpu::linear(xn.data(), n, w.wk, k.data(), &w.bk);
+    cpu::linear(xn.data(), n, w.wv, v.data(), &w.bv);
+    if (c.qk_norm) {
+      cpu::rmsnorm(q.data(), w.q_norm.ptr(), q.data(), n * Hq, D, D, c.rms_eps);
+      cpu::rmsnorm(k.data(), w.k_norm.ptr(), k.data(), n * Hkv, D, D, c.rms_eps);
+    }
+    cpu::rope(q.data(), n, Hq, D, QD, pos.data(), inv_freq_, c.rope_neox);
+    cpu::rope(k.data(), n, Hkv, D, KD, pos.data(), inv_freq_, c.rope_neox);
+    for (int h = 0; h < Hkv; ++h) cache.append(l, h, k.data() + h * D, v.data() + h * D, KD, pos.data(), n);
+    const bool want_mass = observer && observer->wants_attention_mass(l);
+    if (want_mass) mass.clear();
+    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr);
+    if (observer) {
+      LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
+      observer->on_layer(obs);
+    }
+    cpu::linear(att.data(), n, w.wo, o.data());
+    for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
+    // Feed-forward block (SwiGLU).
+    cpu::rmsnorm(x, w.ffn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
+    cpu::linear(xn.data(), n, w.w_gate, gate.data());
+    cpu::linear(xn.data(), n, w.w_up, up.data());
+    cpu::swiglu(gate.data(), up.data(), gate.data(), n * F);
+    cpu::linear(gate.data(), n, w.w_down, o.data());
+    for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
+  }
+  cache.advance(int32_t(n));
+}
+
+void Transformer::logits(const float* x, int64_t n, float* out) const {
+  const int64_t E = config_.n_embd;
+  std::vector<float> xn(n * E);
+  cpu::rmsnorm(x, weights_.output_norm.ptr(), xn.data(), n, E, E, config_.rms_eps);
+  cpu::linear(xn.data(), n, weights_.lm_head(), out);
+}
+
+}  // namespace kvb

@@ -1,0 +1,50 @@
+// Shared helpers for the test suite: fixture paths, optional model files, running the CLI.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace kvb::test {
+
+inline std::filesystem::path tests_dir() { return KVB_TESTS_DIR; }
+inline std::filesystem::path golden_dir() { return tests_dir() / "golden"; }
+inline std::filesystem::path source_dir() { return tests_dir().parent_path(); }
+inline std::filesystem::path shared_dir() { return source_dir().parent_path() / "shared"; }
+inline std::filesystem::path stories260k() { return shared_dir() / "models/stories260K/stories260K.gguf"; }
+inline std::filesystem::path smollm2_gguf() { return source_dir() / "models/SmolLM2-135M-Instruct.Q4_1.gguf"; }
+inline std::filesystem::path tmp_dir() {
+  std::filesystem::path p = KVB_TEST_TMP;
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+// Skips the current test with a clear message when the default model was not downloaded.
+#define KVB_REQUIRE_SMOLLM2()                                                              \
+  do {                                                                                     \
+    if (!std::filesystem::exists(::kvb::test::smollm2_gguf()))                             \
+      GTEST_SKIP() << "SmolLM2-135M-Instruct not found at " << ::kvb::test::smollm2_gguf() \
+                   << "; run scripts/setup.sh to download it";                             \
+  } while (0)
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the kvbench binary with `args` (already shell-quoted), capturing stdout+stderr.
+inline CommandResult run_kvbench(const std::string& args) {
+  std::string cmd = std::string("'") + KVB_BINARY + "' " + args + " 2>&1";
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+}  // namespace kvb::test
