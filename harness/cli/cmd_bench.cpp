@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/engine_options.h"
 #include "core/log.h"
 #include "core/threads.h"
 #include "core/timer.h"
@@ -25,6 +26,8 @@ struct BenchArgs {
   int decode_tokens = 64;
   int threads = 0;
   int prefill_chunk = 512;
+  std::string numerics = "float32";
+  std::string weights = "native";
   int repeats = 1;
   std::string json_path;
 };
@@ -46,7 +49,8 @@ std::vector<int32_t> bench_prompt(const TokenizerSpec& spec, int vocab, int n, u
 void run_bench(const BenchArgs& a) {
   set_num_threads(a.threads);
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
+  if (a.weights == "f32") ck.weights.dequantize_all();
+  Transformer model(ck.config, ck.weights, runner_options(a.prefill_chunk, a.numerics));
   const int V = ck.config.vocab_size;
   {  // warm-up
     KVCache cache = model.make_cache();
@@ -54,7 +58,8 @@ void run_bench(const BenchArgs& a) {
     model.forward(warm, cache);
   }
   nlohmann::json out = {{"model", ck.path.string()}, {"threads", num_threads()}, {"backend", "cpu"},
-                        {"prefill_chunk", a.prefill_chunk}, {"commit", KVB_GIT_COMMIT}};
+                        {"prefill_chunk", a.prefill_chunk},
+                        {"numerics", a.numerics}, {"weights", a.weights}, {"weight_bytes", ck.weights.bytes()}, {"commit", KVB_GIT_COMMIT}};
   fmt::print("model {} | backend cpu | threads {}\n", ck.name(), num_threads());
   fmt::print("| test | tokens | seconds | tokens/s |\n|---|---:|---:|---:|\n");
   for (int len : a.prefill_lengths) {
@@ -101,6 +106,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "Threads (0 = all cores)");
   cmd->add_option("--prefill-chunk", args->prefill_chunk, "Tokens per prefill chunk");
   cmd->add_option("--repeats", args->repeats, "Repeat each prefill and keep the fastest");
+  add_engine_options(cmd, args->numerics, args->weights);
   cmd->add_option("--json", args->json_path, "Also write the results as JSON");
   cmd->callback([args] { run_bench(*args); });
 });

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/engine_options.h"
 #include "core/log.h"
 #include "core/threads.h"
 #include "core/timer.h"
@@ -20,6 +21,8 @@ struct GenerateArgs {
   int max_new_tokens = 128;
   int threads = 0;
   int prefill_chunk = 512;
+  std::string numerics = "float32";
+  std::string weights = "native";
   std::vector<std::string> stop;
   bool show_tokens = false;
 };
@@ -28,6 +31,7 @@ void run_generate(const GenerateArgs& a) {
   set_num_threads(a.threads);
   Stopwatch load_sw;
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
+  if (a.weights == "f32") ck.weights.dequantize_all();
   auto tok = make_tokenizer(ck.tokenizer);
   log_info("loaded {} ({} layers, {} heads / {} KV heads) in {:.2f}s", ck.path.string(), ck.config.n_layers,
            ck.config.n_heads, ck.config.n_kv_heads, load_sw.seconds());
@@ -46,7 +50,7 @@ void run_generate(const GenerateArgs& a) {
   log_debug("prompt ({} tokens, template {}): {}", ids.size(), chat_template_name(chat.kind), text);
   if (a.show_tokens) fmt::print(stderr, "prompt ids: {}\n", fmt::join(ids, " "));
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
+  Transformer model(ck.config, ck.weights, runner_options(a.prefill_chunk, a.numerics));
   KVCache cache = model.make_cache();
   Stopwatch prefill_sw;
   Tensor logits = model.forward(ids, cache, LogitRows::Last);
@@ -79,6 +83,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
   cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
   cmd->add_option("--prefill-chunk", a->prefill_chunk, "Tokens per prefill chunk")->capture_default_str();
+  add_engine_options(cmd, a->numerics, a->weights);
   cmd->add_flag("--show-tokens", a->show_tokens, "Print prompt and generated token ids to stderr");
   cmd->callback([a] { run_generate(*a); });
 });

@@ -13,6 +13,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"kvbench: measure attention and KV-cache compression methods on long-context tasks"};
   app.require_subcommand(1);
+  app.fallthrough();  // -v / -q may follow the subcommand
   app.set_version_flag("--version", std::string(KVB_VERSION) + " (" + KVB_GIT_COMMIT + ")");
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "Print debug messages");

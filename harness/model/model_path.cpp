@@ -56,16 +56,17 @@ fs::path resolve_model_path(const std::string& name) {
   std::error_code ec;
   KVB_CHECK(!name.empty(), "--model: no model given");
   if (fs::exists(name, ec)) return fs::path(name);
-  std::vector<std::string> tried = {name};
+  std::vector<std::string> dirs;
   for (auto& d : model_search_dirs()) {
+    dirs.push_back(d.string());
     for (fs::path c : {d / (name + ".gguf"), d / name / (name + ".gguf"), d / name / "config.json", d / name}) {
       if (fs::exists(c, ec) && !fs::is_directory(c, ec)) return c.filename() == "config.json" ? c.parent_path() : c;
-      tried.push_back(c.string());
     }
   }
   std::string known;
   for (auto& m : discover_models()) known += "\n  " + m.path.string();
-  KVB_FAIL("model '{}' not found (tried: {}){}", name, fmt::join(tried, ", "),
+  KVB_FAIL("model '{}' not found: no such file, and no matching .gguf or model directory in {}{}", name,
+           fmt::join(dirs, ", "),
            known.empty() ? std::string("; no models found — run scripts/setup.sh") : "; available:" + known);
 }
 
