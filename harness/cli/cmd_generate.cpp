@@ -29,6 +29,7 @@ struct GenerateArgs {
 
 void run_generate(const GenerateArgs& a) {
   set_num_threads(a.threads);
+  resolve_chat_format(a.chat_template, "");  // reject an unknown template name before loading
   Stopwatch load_sw;
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
   if (a.weights == "f32") ck.weights.dequantize_all();

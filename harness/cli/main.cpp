@@ -24,9 +24,15 @@ int main(int argc, char** argv) {
   for (auto& reg : kvb::cli::command_registry()) reg(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    fmt::print(stderr, "error: {} (see --help)\n", e.what());
+    return 2;
   } catch (const kvb::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

@@ -64,10 +64,10 @@ fs::path resolve_model_path(const std::string& name) {
     }
   }
   std::string known;
-  for (auto& m : discover_models()) known += "\n  " + m.path.string();
+  for (auto& m : discover_models()) known += (known.empty() ? "" : ", ") + m.path.string();
   KVB_FAIL("model '{}' not found: no such file, and no matching .gguf or model directory in {}{}", name,
            fmt::join(dirs, ", "),
-           known.empty() ? std::string("; no models found — run scripts/setup.sh") : "; available:" + known);
+           known.empty() ? std::string("; no models found — run scripts/setup.sh") : "; available: " + known);
 }
 
 }  // namespace kvb
