@@ -4,6 +4,9 @@
 
 #include "cli/commands.h"
 #include "model/model_path.h"
+#ifdef KVB_WITH_CUDA
+#include "backends/cuda/device_info.h"
+#endif
 
 namespace kvb::cli {
 namespace {
@@ -20,10 +23,27 @@ void list_models() {
   for (auto& m : models) fmt::print("{:<6} {:>8.1f}MB  {}\n", m.format, double(m.bytes) / 1e6, m.path.string());
 }
 
+void list_backends() {
+  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP)\n");
+#ifdef KVB_WITH_CUDA
+  auto r = cuda::describe_devices();
+  if (!r.error.empty()) {
+    fmt::print("cuda  no device  built with CUDA runtime {}; {}\n", r.runtime_version, r.error);
+  } else {
+    for (auto& d : r.devices)
+      fmt::print("cuda  device     {} (sm_{}, {:.1f} GiB); model ops arrive with the CUDA backend issue\n", d.name,
+                 d.compute_capability, double(d.memory_bytes) / (1 << 30));
+  }
+#else
+  fmt::print("cuda  not built  configure with -DKVB_CUDA=ON and nvcc on PATH or in /usr/local/cuda\n");
+#endif
+}
+
 KVB_CLI_COMMAND([](CLI::App& app) {
-  auto* list = app.add_subcommand("list", "List models (and, later, methods and tasks)");
+  auto* list = app.add_subcommand("list", "List models and backends");
   list->require_subcommand(1);
   list->add_subcommand("models", "Checkpoints in models/ and ../shared/models/")->callback(list_models);
+  list->add_subcommand("backends", "Compute backends and devices")->callback(list_backends);
 });
 
 }  // namespace
