@@ -426,7 +426,7 @@ TEST(GgufCheckpoint, TinyQwen2) {
   EXPECT_EQ(ck.weights.layers[0].bk.data[5], 1.25f);
   const TokenizerSpec& t = ck.tokenizer;
   EXPECT_EQ(t.kind, TokenizerSpec::Kind::ByteLevelBPE);
-  EXPECT_EQ(t.pretokenizer, "llama3");
+  EXPECT_EQ(t.pretokenizer, "qwen2");
   EXPECT_EQ(t.bos_id, -1);
   EXPECT_EQ(t.eos_id, 3);
   EXPECT_FALSE(t.add_bos);

@@ -135,8 +135,11 @@ TokenizerSpec read_tokenizer(const GgufFile& f) {
     const std::string pre = f.get_string("tokenizer.ggml.pre").value_or("default");
     if (pre == "smollm")
       s.pretokenizer = "smollm";
-    else if (pre == "llama-bpe" || pre == "llama3" || pre == "qwen2")
+    else if (pre == "llama-bpe" || pre == "llama3") {
       s.pretokenizer = "llama3";
+      s.ignore_merges = true;  // llama.cpp emits a word that is already a token whole (Llama-3 vocabularies)
+    } else if (pre == "qwen2")
+      s.pretokenizer = "qwen2";  // like llama3, but every digit alone
     else if (pre == "gpt-2" || pre == "default")
       s.pretokenizer = "gpt2";
     else
