@@ -26,7 +26,6 @@ struct BenchArgs {
   int decode_tokens = 64;
   int threads = 0;
   int prefill_chunk = 512;
-  std::string numerics = "float32";
   std::string weights = "native";
   int repeats = 1;
   std::string json_path;
@@ -50,7 +49,7 @@ void run_bench(const BenchArgs& a) {
   set_num_threads(a.threads);
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
   if (a.weights == "f32") ck.weights.dequantize_all();
-  Transformer model(ck.config, ck.weights, runner_options(a.prefill_chunk, a.numerics));
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
   const int V = ck.config.vocab_size;
   {  // warm-up
     KVCache cache = model.make_cache();
@@ -59,7 +58,7 @@ void run_bench(const BenchArgs& a) {
   }
   nlohmann::json out = {{"model", ck.path.string()}, {"threads", num_threads()}, {"backend", "cpu"},
                         {"prefill_chunk", a.prefill_chunk},
-                        {"numerics", a.numerics}, {"weights", a.weights}, {"weight_bytes", ck.weights.bytes()}, {"commit", KVB_GIT_COMMIT}};
+                        {"weights", a.weights}, {"weight_bytes", ck.weights.bytes()}, {"commit", KVB_GIT_COMMIT}};
   fmt::print("model {} | backend cpu | threads {}\n", ck.name(), num_threads());
   fmt::print("| test | tokens | seconds | tokens/s |\n|---|---:|---:|---:|\n");
   for (int len : a.prefill_lengths) {
@@ -104,9 +103,8 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--decode-context", args->decode_context, "Context length before timing decode");
   cmd->add_option("--decode-tokens", args->decode_tokens, "Tokens to decode (0 = skip)");
   cmd->add_option("-t,--threads", args->threads, "Threads (0 = all cores)");
-  cmd->add_option("--prefill-chunk", args->prefill_chunk, "Tokens per prefill chunk");
   cmd->add_option("--repeats", args->repeats, "Repeat each prefill and keep the fastest");
-  add_engine_options(cmd, args->numerics, args->weights);
+  add_engine_options(cmd, args->weights, args->prefill_chunk);
   cmd->add_option("--json", args->json_path, "Also write the results as JSON");
   cmd->callback([args] { run_bench(*args); });
 });

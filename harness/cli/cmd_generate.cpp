@@ -21,7 +21,6 @@ struct GenerateArgs {
   int max_new_tokens = 128;
   int threads = 0;
   int prefill_chunk = 512;
-  std::string numerics = "float32";
   std::string weights = "native";
   std::vector<std::string> stop;
   bool show_tokens = false;
@@ -51,7 +50,7 @@ void run_generate(const GenerateArgs& a) {
   log_debug("prompt ({} tokens, template {}): {}", ids.size(), chat_template_name(chat.kind), text);
   if (a.show_tokens) fmt::print(stderr, "prompt ids: {}\n", fmt::join(ids, " "));
 
-  Transformer model(ck.config, ck.weights, runner_options(a.prefill_chunk, a.numerics));
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
   KVCache cache = model.make_cache();
   Stopwatch prefill_sw;
   Tensor logits = model.forward(ids, cache, LogitRows::Last);
@@ -83,8 +82,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--system", a->system, "System message (chat templates only)");
   cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
   cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
-  cmd->add_option("--prefill-chunk", a->prefill_chunk, "Tokens per prefill chunk")->capture_default_str();
-  add_engine_options(cmd, a->numerics, a->weights);
+  add_engine_options(cmd, a->weights, a->prefill_chunk);
   cmd->add_flag("--show-tokens", a->show_tokens, "Print prompt and generated token ids to stderr");
   cmd->callback([a] { run_generate(*a); });
 });

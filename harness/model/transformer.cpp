@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "backends/cpu/ops.h"
-#include "backends/cpu/quant_dot.h"
 
 namespace kvb {
 
@@ -48,39 +47,35 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
   std::vector<float> xn(n * E), q(n * QD), k(n * KD), v(n * KD), att(n * QD), o(n * E), gate(n * F), up(n * F);
   std::vector<std::vector<float>> mass;
   const float scale = 1.0f / std::sqrt(float(D));
-  const bool lc = options_.llamacpp_numerics;
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
     // Attention block.
     cpu::rmsnorm(x, w.attn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
-    cpu::linear(xn.data(), n, w.wq, q.data(), &w.bq, lc);
-    cpu::linear(xn.data(), n, w.wk, k.data(), &w.bk, lc);
-    cpu::linear(xn.data(), n, w.wv, v.data(), &w.bv, lc);
+    cpu::linear(xn.data(), n, w.wq, q.data(), &w.bq);
+    cpu::linear(xn.data(), n, w.wk, k.data(), &w.bk);
+    cpu::linear(xn.data(), n, w.wv, v.data(), &w.bv);
     if (c.qk_norm) {
       cpu::rmsnorm(q.data(), w.q_norm.ptr(), q.data(), n * Hq, D, D, c.rms_eps);
       cpu::rmsnorm(k.data(), w.k_norm.ptr(), k.data(), n * Hkv, D, D, c.rms_eps);
     }
     cpu::rope(q.data(), n, Hq, D, QD, pos.data(), inv_freq_, c.rope_neox);
     cpu::rope(k.data(), n, Hkv, D, KD, pos.data(), inv_freq_, c.rope_neox);
-    if (lc)  // llama.cpp keeps K/V in fp16 and converts Q to fp16 for the K·Q product
-      for (auto* buf : {&q, &k, &v})
-        for (float& f : *buf) f = cpu::round_to_fp16(f);
     for (int h = 0; h < Hkv; ++h) cache.append(l, h, k.data() + h * D, v.data() + h * D, KD, pos.data(), n);
     const bool want_mass = observer && observer->wants_attention_mass(l);
     if (want_mass) mass.clear();
-    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr, lc);
+    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr);
     if (observer) {
       LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
       observer->on_layer(obs);
     }
-    cpu::linear(att.data(), n, w.wo, o.data(), nullptr, lc);
+    cpu::linear(att.data(), n, w.wo, o.data());
     for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
     // Feed-forward block (SwiGLU).
     cpu::rmsnorm(x, w.ffn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
-    cpu::linear(xn.data(), n, w.w_gate, gate.data(), nullptr, lc);
-    cpu::linear(xn.data(), n, w.w_up, up.data(), nullptr, lc);
+    cpu::linear(xn.data(), n, w.w_gate, gate.data());
+    cpu::linear(xn.data(), n, w.w_up, up.data());
     cpu::swiglu(gate.data(), up.data(), gate.data(), n * F);
-    cpu::linear(gate.data(), n, w.w_down, o.data(), nullptr, lc);
+    cpu::linear(gate.data(), n, w.w_down, o.data());
     for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
   }
   cache.advance(int32_t(n));
@@ -90,7 +85,7 @@ void Transformer::logits(const float* x, int64_t n, float* out) const {
   const int64_t E = config_.n_embd;
   std::vector<float> xn(n * E);
   cpu::rmsnorm(x, weights_.output_norm.ptr(), xn.data(), n, E, E, config_.rms_eps);
-  cpu::linear(xn.data(), n, weights_.lm_head(), out, nullptr, options_.llamacpp_numerics);
+  cpu::linear(xn.data(), n, weights_.lm_head(), out);
 }
 
 }  // namespace kvb

@@ -36,10 +36,6 @@ enum class LogitRows { None, Last, All };
 
 struct RunnerOptions {
   int prefill_chunk = 512;  // tokens per forward chunk during prefill
-  // Follow llama.cpp's CPU rounding instead of plain float32: 8-bit quantized activations for
-  // block-quantized weights and fp16 queries, keys and values in attention (used to compare
-  // greedy continuations token for token with llama.cpp; see docs/parity.md).
-  bool llamacpp_numerics = false;
 };
 
 class Transformer {

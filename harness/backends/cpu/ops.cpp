@@ -11,11 +11,17 @@
 
 namespace kvb::cpu {
 
+// 16 running partial sums in a fixed order: vectorizes well, and the result does not depend on
+// the compiler's choice of vector width (so every build computes the same float32 value).
 float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
+  for (int w = 8; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  return acc[0];
 }
 
 namespace {
@@ -32,18 +38,9 @@ void add_bias(float* y, int64_t n, int64_t out, const Tensor* bias) {
 
 }  // namespace
 
-void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Tensor* bias, bool llamacpp_numerics) {
+void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Tensor* bias) {
   const int64_t out = w.rows(), in = w.cols();
-  if (llamacpp_numerics && has_q8_dot(w.dtype())) {
-    Q8Activation xq;
-    for (int64_t t = 0; t < n; ++t) {
-      quantize_activation_q8(x + t * in, in, xq);
-#pragma omp parallel for schedule(static)
-      for (int64_t r0 = 0; r0 < out; r0 += kRowBlock)
-        q8_dot_rows(w.dtype(), w.packed_data() + r0 * w.row_bytes(), std::min(kRowBlock, out - r0), w.row_bytes(), in,
-                    xq, y + t * out + r0);
-    }
-  } else if (w.dtype() == DType::F32) {
+  if (w.dtype() == DType::F32) {
     if (n == 1) {
       cblas_sgemv(CblasRowMajor, CblasNoTrans, int(out), int(in), 1.0f, w.f32_data(), int(in), x, 1, 0.0f, y, 1);
     } else {
@@ -171,7 +168,7 @@ void masked_softmax(float* row, int64_t valid, int64_t len) {
 
 // One query (decode step) against one head's cache: out[D] = softmax(q·K^T * scale) · V.
 void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, float* out, float* probs,
-                float* mass, bool round_probs_fp16) {
+                float* mass) {
   const int64_t T = h.size();
   const float* K = h.keys.data();
   const float* V = h.values.data();
@@ -181,8 +178,6 @@ void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, floa
   masked_softmax(probs, T, T);
   if (mass)
     for (int64_t j = 0; j < T; ++j) mass[j] += probs[j];
-  if (round_probs_fp16)
-    for (int64_t j = 0; j < T; ++j) probs[j] = round_to_fp16(probs[j]);
   std::fill(out, out + D, 0.0f);
   for (int64_t j = 0; j < T; ++j) {
     const float p = probs[j];
@@ -194,7 +189,7 @@ void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, floa
 }  // namespace
 
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
-               std::vector<std::vector<float>>* attn_mass, bool round_probs_fp16) {
+               std::vector<std::vector<float>>* attn_mass) {
   const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv, stride = n_heads * D;
   if (attn_mass) {
     attn_mass->resize(n_heads);
@@ -210,7 +205,7 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
         const HeadCache& h = cache.head(layer, qh / group);
         probs.resize(h.size());
         attend_one(q + qh * D, h, D, scale, out + qh * D, probs.data(),
-                   attn_mass ? (*attn_mass)[qh].data() : nullptr, round_probs_fp16);
+                   attn_mass ? (*attn_mass)[qh].data() : nullptr);
       }
     }
     return;
@@ -232,8 +227,6 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
         for (int64_t j = 0; j <= past + i; ++j) mass[j] += p[j];
       }
     }
-    if (round_probs_fp16)
-      for (float& p : scores) p = round_to_fp16(p);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(D), int(T), 1.0f, scores.data(), int(T),
                 h.values.data(), int(D), 0.0f, out + qh * D, int(stride));
   }

@@ -14,10 +14,7 @@ namespace kvb::cpu {
 // y[n, out] = x[n, in] · W[out, in]^T (+ bias[out] if given). Float32 weights go straight to
 // OpenBLAS; stored types are dequantized row block by row block (few tokens) or into a scratch
 // matrix for one GEMM (many tokens).
-// With `llamacpp_numerics`, block-quantized weights see activations quantized to 8 bits the way
-// ggml does (see quant_dot.h), so results follow llama.cpp's rounding rather than float32's.
-void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Tensor* bias = nullptr,
-            bool llamacpp_numerics = false);
+void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Tensor* bias = nullptr);
 
 float dot(const float* a, const float* b, int64_t n);
 
@@ -41,10 +38,8 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 //   out:  [n, Hq*D]
 //   attn_mass (optional): [Hq][T_h] per query head, += the softmax weights each cached entry
 //         received from these n queries (indexed like the head's cache)
-//   round_probs_fp16: round the softmax weights to fp16 before the product with V (llama.cpp's
-//         CPU graph converts them so for its fp16 V cache; llama.cpp numerics mode only)
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
-               std::vector<std::vector<float>>* attn_mass = nullptr, bool round_probs_fp16 = false);
+               std::vector<std::vector<float>>* attn_mass = nullptr);
 
 int64_t argmax(const float* x, int64_t n);
 

@@ -2,8 +2,6 @@
 // (harness/model/raw_tensor.cpp documents each).
 #include "backends/cpu/quant_dot.h"
 
-#include <algorithm>
-#include <cmath>
 #include <cstring>
 #if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -161,61 +159,3 @@ void fused_dot_rows(DType t, const uint8_t* rows, int64_t n_rows, size_t row_byt
 
 }  // namespace kvb::cpu
 
-namespace kvb::cpu {
-
-float round_to_fp16(float x) { return float(static_cast<_Float16>(x)); }
-
-void quantize_activation_q8(const float* x, int64_t cols, Q8Activation& out) {
-  const int64_t nb = cols / 32;
-  out.q.resize(size_t(cols));
-  out.d.resize(size_t(nb));
-  out.s.resize(size_t(nb));
-  for (int64_t b = 0; b < nb; ++b) {
-    const float* xb = x + b * 32;
-    float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
-    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < 32; ++j) {
-      const int q = int(std::nearbyint(xb[j] * id));  // ties to even, as ggml's AVX path rounds
-      out.q[b * 32 + j] = int8_t(q);
-      sum += q;
-    }
-    out.d[b] = round_to_fp16(d);
-    out.s[b] = round_to_fp16(d * float(sum));
-  }
-}
-
-bool has_q8_dot(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1; }
-
-void q8_dot_rows(DType t, const uint8_t* rows, int64_t n_rows, size_t row_bytes, int64_t cols, const Q8Activation& x,
-                 float* y) {
-  const int64_t nb = cols / 32;
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const uint8_t* row = rows + r * row_bytes;
-    float acc = 0.0f, mins = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-      const int8_t* qx = x.q.data() + b * 32;
-      int sumi = 0;
-      if (t == DType::Q8_0) {
-        const uint8_t* blk = row + b * 34;
-        const auto* qw = reinterpret_cast<const int8_t*>(blk + 2);
-        for (int j = 0; j < 32; ++j) sumi += int(qw[j]) * int(qx[j]);
-        acc += half(blk) * x.d[b] * float(sumi);
-      } else if (t == DType::Q4_0) {
-        const uint8_t* blk = row + b * 18;
-        for (int j = 0; j < 16; ++j)
-          sumi += (int(blk[2 + j] & 0x0F) - 8) * int(qx[j]) + (int(blk[2 + j] >> 4) - 8) * int(qx[j + 16]);
-        acc += half(blk) * x.d[b] * float(sumi);
-      } else {  // Q4_1
-        const uint8_t* blk = row + b * 20;
-        for (int j = 0; j < 16; ++j) sumi += int(blk[4 + j] & 0x0F) * int(qx[j]) + int(blk[4 + j] >> 4) * int(qx[j + 16]);
-        acc += half(blk) * x.d[b] * float(sumi);
-        mins += half(blk + 2) * x.s[b];
-      }
-    }
-    y[r] = acc + mins;
-  }
-}
-
-}  // namespace kvb::cpu
