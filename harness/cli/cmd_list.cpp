@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "eval/task.h"
 #include "model/model_path.h"
 #ifdef KVB_WITH_CUDA
 #include "backends/cuda/device_info.h"
@@ -39,11 +40,20 @@ void list_backends() {
 #endif
 }
 
+void list_tasks_cmd() {
+  for (const TaskInfo* t : list_tasks()) {
+    fmt::print("{} v{}  scorer {}  {}\n", t->id, t->version, t->scorer, t->description);
+    for (const auto& p : t->params) fmt::print("    {}={}  {}\n", p.name, p.default_value, p.description);
+  }
+}
+
 KVB_CLI_COMMAND([](CLI::App& app) {
-  auto* list = app.add_subcommand("list", "List models and backends");
+  auto* list = app.add_subcommand("list", "List models, backends and tasks");
   list->require_subcommand(1);
   list->add_subcommand("models", "Checkpoints in models/ and ../shared/models/")->callback(list_models);
   list->add_subcommand("backends", "Compute backends and devices")->callback(list_backends);
+  list->add_subcommand("tasks", "Task generators: id, version, scorer, parameters with defaults")
+      ->callback(list_tasks_cmd);
 });
 
 }  // namespace

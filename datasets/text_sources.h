@@ -1,0 +1,55 @@
+// Deterministic text sources for the synthetic tasks: a noise-sentence haystack, a procedural
+// essay (RULER's "noise" and "essay" haystacks, our own wording), word lists, names, UUIDs, numbers.
+// Exercised by tests/test_tasks.cpp (TaskDatasets*).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datasets/random.h"
+
+namespace kvb::datasets {
+
+// The fixed plain sentences the noise haystack repeats, in order (each ends with '.').
+const std::vector<std::string>& noise_sentences();
+
+// Units (sentences with their trailing separator) produced on demand, in order, and cached:
+// unit(i) calls the generator for every unit up to i the first time.
+class UnitStream {
+ public:
+  using Generator = std::function<std::string(size_t index)>;
+  explicit UnitStream(Generator gen) : gen_(std::move(gen)) {}
+  const std::string& unit(size_t i);
+
+ private:
+  Generator gen_;
+  std::vector<std::string> units_;
+};
+
+// Noise haystack: noise_sentences() repeated; each unit ends with " ".
+UnitStream noise_stream();
+// Essay haystack: English-like sentences from templates and word lists, grouped into paragraphs of
+// 3..7 sentences; a unit ends with " " or, at a paragraph end, "\n\n". Deterministic in `seed`.
+UnitStream essay_stream(uint64_t seed);
+// True when `word` (lowercase) occurs in the essay or noise vocabulary (values must avoid them).
+bool is_haystack_word(std::string_view word);
+
+// Word lists. "system": /usr/share/dict/words filtered to lowercase a-z words of 3..10 letters
+// (empty when the file is absent); "generated": pronounceable words from a fixed seed;
+// "auto": system when non-empty, else generated. Anything else throws kvb::Error.
+const std::vector<std::string>& word_list(std::string_view source);
+std::vector<std::string> generated_words(size_t count, uint64_t seed);
+
+// Needle keys "adjective-noun" (RULER's key style) from our own lists.
+std::string key_phrase(Rng& rng);
+// A fictional person name: "Ovrin Talmesk".
+std::string entity_name(Rng& rng);
+// A random version-4 UUID string (8-4-4-4-12 lowercase hex).
+std::string uuid4(Rng& rng);
+// A 7-digit number in [1000000, 9999999] as text.
+std::string seven_digit_number(Rng& rng);
+
+}  // namespace kvb::datasets

@@ -1,0 +1,42 @@
+// Scorers: one prediction against its references -> a score in [0, 100]. string_match_all /
+// string_match_part follow RULER's definitions (NVIDIA/RULER eval/synthetic/constants.py).
+// Exercised by tests/test_scorers.cpp; a case names its scorer by id (Case::scorer).
+#pragma once
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvb {
+
+using ScorerFn = std::function<double(std::string_view prediction, const std::vector<std::string>& references)>;
+
+struct ScorerInfo {
+  std::string id;
+  std::string description;
+  ScorerFn score;
+};
+
+// RULER's prediction clean-up: strip, every control character U+0000..U+001F -> '\n', strip again.
+std::string ruler_postprocess(std::string_view prediction);
+// Unicode simple lowercase (utf8proc) of UTF-8 text; invalid bytes become U+FFFD.
+std::string lowercase_utf8(std::string_view s);
+
+// Mean over references of [ref.lower() in pred.lower()] x 100 (pred RULER-postprocessed).
+double string_match_all(std::string_view prediction, const std::vector<std::string>& references);
+// Max over references of the same test x 100.
+double string_match_part(std::string_view prediction, const std::vector<std::string>& references);
+// 100 when the prediction equals any reference after lowercasing and collapsing whitespace runs
+// to one space (ends trimmed), else 0.
+double exact_match(std::string_view prediction, const std::vector<std::string>& references);
+// Percentage of references (queried values) found in the prediction as whole words
+// (case-insensitive; a word is a maximal run of letters, digits, '-' and '_').
+double mqar_accuracy(std::string_view prediction, const std::vector<std::string>& references);
+
+// The scorers above by id, sorted; find_scorer throws kvb::Error listing the ids and the nearest.
+std::vector<const ScorerInfo*> list_scorers();
+const ScorerInfo& find_scorer(std::string_view id);
+double score_prediction(std::string_view scorer_id, std::string_view prediction,
+                        const std::vector<std::string>& references);
+
+}  // namespace kvb

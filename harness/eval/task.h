@@ -1,0 +1,124 @@
+// Task interface and registry: a task is a pure function (params, seed, tokenizer) -> cases, each
+// case a RULER / kvpress-style row (context, question, answer_prefix, answers, max_new_tokens).
+// Tasks live in tasks/*.cpp and register with KVB_REGISTER_TASK; `kvbench list tasks`, tests/test_tasks.cpp.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/chat_template.h"
+#include "model/tokenizer.h"
+
+namespace kvb {
+
+struct CaseMetadata {
+  int target_length = 0;              // tokens allowed: prompt + max_new_tokens (0: not length-fitted)
+  int token_length = 0;               // prompt tokens actually produced (0 when no tokenizer was given)
+  int next_unit_tokens = 0;           // tokens one more haystack unit would have added (length-fitted cases)
+  int haystack_units = 0;             // sentences / distractors in the haystack
+  std::vector<double> depths;         // per needle, percent of the haystack (0..100)
+  std::vector<int> needle_chars;      // per needle, byte offset of the needle in `context`
+  std::vector<int> needle_tokens;     // per needle, token index of the needle's start in the prompt
+  nlohmann::json extra = nlohmann::json::object();  // task-specific facts (keys, value type, ...)
+};
+
+struct Case {
+  std::string id;                     // "<task>/<seed>/<index>" or a grid cell name; stable
+  std::string context;                // text prefilled first (instructions + haystack)
+  std::string question;               // asked after the context
+  std::string answer_prefix;          // written at the start of the model's answer
+  std::vector<std::string> answers;   // references for the scorer
+  int max_new_tokens = 0;
+  std::string scorer;                 // scorer id (harness/eval/scorers.h)
+  CaseMetadata meta;
+  // Symbolic tasks (MQAR form=symbolic): input token ids and per-position labels (-100 = ignored).
+  std::vector<int32_t> input_ids;
+  std::vector<int32_t> labels;
+};
+
+// Canonical JSON of a case (sorted keys): what determinism hashes are computed over.
+nlohmann::json case_to_json(const Case& c);
+// FNV-1a 64 over the canonical JSON of every case, as 16 hex digits.
+std::string hash_cases(const std::vector<Case>& cases);
+
+// String key -> value parameters. Tasks receive them resolved: every declared key present.
+class TaskParams {
+ public:
+  TaskParams() = default;
+  TaskParams(std::initializer_list<std::pair<const std::string, std::string>> kv) : values_(kv) {}
+  void set(const std::string& key, std::string value) { values_[key] = std::move(value); }
+  // Parses "key=value"; throws kvb::Error without '='.
+  void set_from_string(std::string_view key_equals_value);
+  bool has(const std::string& key) const { return values_.count(key) != 0; }
+  const std::map<std::string, std::string>& values() const { return values_; }
+
+  // Typed getters: throw kvb::Error naming the key and the value when absent or unparsable.
+  std::string get_string(const std::string& key) const;
+  int64_t get_int(const std::string& key) const;
+  double get_double(const std::string& key) const;
+  bool get_bool(const std::string& key) const;        // true/false/1/0/yes/no
+  std::vector<int64_t> get_int_list(const std::string& key) const;  // "1,2,3"; "" -> {}
+  // With a default when the key is absent.
+  std::string get_string(const std::string& key, const std::string& def) const;
+  int64_t get_int(const std::string& key, int64_t def) const;
+  double get_double(const std::string& key, double def) const;
+  bool get_bool(const std::string& key, bool def) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+// What the generator may use besides params and seed. `tokenizer` may be null for tasks that need
+// none (MQAR symbolic); length-fitted tasks require it. `chat` is the template the prompt will be
+// rendered with (ChatTemplateKind::None: plain text).
+struct TaskEnv {
+  const Tokenizer* tokenizer = nullptr;
+  ChatFormat chat;
+};
+
+using TaskFn = std::function<std::vector<Case>(const TaskParams& params, uint64_t seed, const TaskEnv& env)>;
+
+struct ParamSpec {
+  std::string name;
+  std::string default_value;
+  std::string description;
+};
+
+struct TaskInfo {
+  std::string id;
+  int version = 1;                   // bump whenever the cases a (params, seed) produce change
+  std::string description;
+  std::string scorer;
+  std::vector<ParamSpec> params;
+  TaskFn generate;
+};
+
+// All registered tasks, sorted by id.
+std::vector<const TaskInfo*> list_tasks();
+// Throws kvb::Error listing the known ids and the nearest one when `id` is unknown.
+const TaskInfo& find_task(std::string_view id);
+// Declared defaults overlaid with `user`; an undeclared key throws kvb::Error listing the valid keys.
+TaskParams resolve_params(const TaskInfo& info, const TaskParams& user);
+// find_task + resolve_params + generate.
+std::vector<Case> generate_cases(std::string_view id, const TaskParams& user, uint64_t seed, const TaskEnv& env);
+
+// Registry plumbing.
+void register_task(TaskInfo info);
+struct TaskRegistration {
+  explicit TaskRegistration(TaskInfo info) { register_task(std::move(info)); }
+};
+
+// Levenshtein distance, and the candidate nearest to `name` ("" when there are none).
+size_t edit_distance(std::string_view a, std::string_view b);
+std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates);
+
+}  // namespace kvb
+
+// KVB_REGISTER_TASK(niah_single, version, "description", "scorer", {{"param", "default", "doc"}, ...}, fn)
+#define KVB_REGISTER_TASK(id, ...) \
+  static ::kvb::TaskRegistration kvb_task_registration_##id(::kvb::TaskInfo{#id, __VA_ARGS__})

@@ -1,0 +1,247 @@
+// Needle-in-a-haystack case builder shared by the niah_* tasks (see niah.h). Structure follows
+// RULER's niah generator (needle sentence per key/value, insertion at sentence boundaries by
+// depth, binary-searched haystack size); all wording is kvbench's own. Tests: tests/test_tasks.cpp.
+#include "tasks/niah.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <set>
+
+#include "core/error.h"
+#include "datasets/random.h"
+#include "datasets/text_sources.h"
+#include "eval/prompt.h"
+
+namespace kvb::tasks {
+namespace {
+
+namespace ds = kvb::datasets;
+
+struct Nouns {
+  std::string one, many;
+};
+Nouns value_nouns(const std::string& type) {
+  if (type == "number") return {"special number", "special numbers"};
+  if (type == "word") return {"special word", "special words"};
+  return {"special ID", "special IDs"};
+}
+
+std::string make_key(Rng& rng, const std::string& type) {
+  return type == "uuid" ? ds::uuid4(rng) : ds::key_phrase(rng);
+}
+
+std::string make_value(Rng& rng, const NiahConfig& cfg) {
+  if (cfg.value_type == "number") return ds::seven_digit_number(rng);
+  if (cfg.value_type == "uuid") return ds::uuid4(rng);
+  const auto& words = ds::word_list(cfg.word_source);
+  while (true) {
+    const std::string& w = rng.pick(words);
+    if (!ds::is_haystack_word(w)) return w;
+  }
+}
+
+std::string needle_sentence(const std::string& key, const std::string& value, const Nouns& n) {
+  return fmt::format("A {} for \"{}\" is {}.", n.one, key, value);
+}
+
+std::string join_keys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) out += keys.size() == 2 ? " and " : (i + 1 == keys.size() ? ", and " : ", ");
+    out += "\"" + keys[i] + "\"";
+  }
+  return out;
+}
+
+void check_choice(const std::string& task, const std::string& key, const std::string& value,
+                  std::initializer_list<const char*> valid) {
+  for (const char* v : valid)
+    if (value == v) return;
+  std::string list;
+  for (const char* v : valid) list += (list.empty() ? "" : ", ") + std::string(v);
+  KVB_FAIL("task {}: parameter {}='{}' is not one of: {}", task, key, value, list);
+}
+
+}  // namespace
+
+NiahConfig niah_config(const std::string& task, const TaskParams& p) {
+  NiahConfig c;
+  c.task = task;
+  c.haystack = p.get_string("haystack", c.haystack);
+  c.key_type = p.get_string("key_type", c.key_type);
+  c.value_type = p.get_string("value_type", c.value_type);
+  c.num_keys = int(p.get_int("num_keys", c.num_keys));
+  c.num_values = int(p.get_int("num_values", c.num_values));
+  c.num_queries = int(p.get_int("num_queries", c.num_queries));
+  c.depth = p.get_string("depth", c.depth);
+  c.length = int(p.get_int("length", c.length));
+  c.max_new_tokens = int(p.get_int("max_new_tokens", c.max_new_tokens));
+  c.num_samples = int(p.get_int("num_samples", c.num_samples));
+  c.word_source = p.get_string("word_source", c.word_source);
+  check_choice(task, "haystack", c.haystack, {"noise", "essay", "needle"});
+  check_choice(task, "key_type", c.key_type, {"word", "uuid"});
+  check_choice(task, "value_type", c.value_type, {"number", "word", "uuid"});
+  check_choice(task, "word_source", c.word_source, {"auto", "system", "generated"});
+  KVB_CHECK(c.num_keys >= 1 && c.num_values >= 1 && c.num_queries >= 1 && c.num_keys <= 1000 &&
+                c.num_values <= 1000 && c.num_queries <= 1000,
+            "task {}: num_keys, num_values and num_queries must be in 1..1000", task);
+  c.num_keys = std::max(c.num_keys, c.num_queries);  // RULER raises K to Q
+  KVB_CHECK(c.num_samples >= 0, "task {}: num_samples must be >= 0, got {}", task, c.num_samples);
+  KVB_CHECK(c.max_new_tokens >= 1, "task {}: max_new_tokens must be >= 1", task);
+  if (c.depth != "random") {
+    double d = p.get_double("depth");
+    KVB_CHECK(d >= 0 && d <= 100, "task {}: depth must be 'random' or a percent in 0..100, got {}", task, c.depth);
+  }
+  return c;
+}
+
+std::vector<ParamSpec> niah_params(const std::vector<std::string>& keys,
+                                   const std::vector<std::pair<std::string, std::string>>& defaults) {
+  const std::vector<ParamSpec> all = {
+      {"length", "4096", "target tokens: prompt (chat template applied) + max_new_tokens"},
+      {"num_samples", "100", "cases to generate"},
+      {"max_new_tokens", "128", "tokens the model may generate"},
+      {"haystack", "essay", "noise | essay | needle (distractor needles)"},
+      {"key_type", "word", "word (adjective-noun) | uuid"},
+      {"value_type", "number", "number (7 digits) | word | uuid"},
+      {"num_keys", "1", "needles with distinct keys (raised to num_queries)"},
+      {"num_values", "1", "values per key"},
+      {"num_queries", "1", "keys asked about"},
+      {"depth", "random", "needle depth: 'random' (40 evenly spaced values) or a percent 0..100"},
+      {"word_source", "auto", "word values from: auto | system (/usr/share/dict/words) | generated"},
+  };
+  std::vector<ParamSpec> out;
+  for (const auto& k : keys) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const ParamSpec& s) { return s.name == k; });
+    KVB_CHECK(it != all.end(), "niah_params: unknown key {}", k);
+    ParamSpec s = *it;
+    for (const auto& [name, def] : defaults)
+      if (name == k) s.default_value = def;
+    out.push_back(s);
+  }
+  return out;
+}
+
+Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
+                    const std::vector<double>& fixed_depths, const TaskEnv& env) {
+  Rng rng = Rng::derive(seed, index);
+  const Nouns nouns = value_nouns(cfg.value_type);
+
+  // Keys and values: all distinct.
+  std::vector<std::string> keys;
+  std::set<std::string> used;
+  while (int(keys.size()) < cfg.num_keys) {
+    std::string k = make_key(rng, cfg.key_type);
+    if (used.insert(k).second) keys.push_back(k);
+  }
+  std::vector<std::vector<std::string>> values(keys.size());
+  for (auto& vs : values)
+    while (int(vs.size()) < cfg.num_values) {
+      std::string v = make_value(rng, cfg);
+      if (used.insert(v).second) vs.push_back(v);
+    }
+  std::vector<std::string> needles;
+  for (size_t k = 0; k < keys.size(); ++k)
+    for (const auto& v : values[k]) needles.push_back(needle_sentence(keys[k], v, nouns));
+  rng.shuffle(needles);
+
+  // Depths, ascending (needle j is placed at depth_j).
+  std::vector<double> depths = fixed_depths;
+  if (depths.empty()) {
+    if (cfg.depth == "random") {
+      const size_t n = needles.size();
+      std::vector<size_t> picks = rng.sample_indices(40, std::min<size_t>(n, 40));
+      while (picks.size() < n) picks.push_back(rng.below(40));
+      for (size_t i : picks) depths.push_back(100.0 * double(i) / 39.0);
+    } else {
+      depths.assign(needles.size(), TaskParams{{"depth", cfg.depth}}.get_double("depth"));
+    }
+  }
+  KVB_CHECK(depths.size() == needles.size(), "task {}: {} depths for {} needles", cfg.task, depths.size(),
+            needles.size());
+  std::sort(depths.begin(), depths.end());
+
+  // Haystack units.
+  std::shared_ptr<ds::UnitStream> stream;
+  if (cfg.haystack == "noise") {
+    stream = std::make_shared<ds::UnitStream>(ds::noise_stream());
+  } else if (cfg.haystack == "essay") {
+    stream = std::make_shared<ds::UnitStream>(ds::essay_stream(rng.next()));
+  } else {  // distractor needles with fresh keys and values
+    auto drng = std::make_shared<Rng>(rng.next());
+    auto taken = std::make_shared<std::set<std::string>>(used);
+    NiahConfig dcfg = cfg;
+    stream = std::make_shared<ds::UnitStream>([drng, taken, dcfg, nouns](size_t) {
+      std::string k, v;
+      do k = make_key(*drng, dcfg.key_type); while (taken->count(k));
+      do v = make_value(*drng, dcfg); while (taken->count(v));
+      return needle_sentence(k, v, nouns) + " ";
+    });
+  }
+
+  const int q = cfg.num_queries;
+  std::vector<std::string> asked(keys.begin(), keys.begin() + q);
+  std::vector<std::string> answers;
+  for (int i = 0; i < q; ++i) answers.insert(answers.end(), values[i].begin(), values[i].end());
+  const bool single = answers.size() == 1;
+  const std::string instruction = fmt::format(
+      "The text below hides some {}. Read it closely and remember them, because you will be asked about them "
+      "after the text.",
+      nouns.many);
+  const std::string question =
+      single ? fmt::format("What is the {} for {} in the text above?", nouns.one, join_keys(asked))
+             : fmt::format("What are all the {} for {} in the text above?", nouns.many, join_keys(asked));
+  const std::string prefix = single ? fmt::format("The {} for {} in the text above is", nouns.one, join_keys(asked))
+                                    : fmt::format("The {} for {} in the text above are", nouns.many, join_keys(asked));
+
+  auto build = [&](int units) {
+    Case c;
+    c.id = id;
+    c.question = question;
+    c.answer_prefix = prefix;
+    c.answers = answers;
+    c.max_new_tokens = cfg.max_new_tokens;
+    c.scorer = "string_match_all";
+    c.meta.depths = depths;
+    std::string text = instruction + "\n\n";
+    // Needle j goes at the unit boundary whose share of the haystack's characters is nearest to
+    // depth_j (characters track tokens far better than unit counts do).
+    std::vector<size_t> cum(size_t(units) + 1, 0);
+    for (int u = 0; u < units; ++u) cum[size_t(u) + 1] = cum[size_t(u)] + stream->unit(size_t(u)).size();
+    auto boundary = [&](double depth) {
+      const double want = depth / 100.0 * double(cum.back());
+      int best = 0;
+      for (int u = 1; u <= units; ++u)
+        if (std::abs(double(cum[size_t(u)]) - want) < std::abs(double(cum[size_t(best)]) - want)) best = u;
+      return best;
+    };
+    std::vector<int> at;
+    for (double d : depths) at.push_back(boundary(d));
+    size_t next_needle = 0;
+    for (int u = 0; u <= units; ++u) {
+      while (next_needle < needles.size() && at[next_needle] <= u) {
+        c.meta.needle_chars.push_back(int(text.size()));
+        text += needles[next_needle++] + " ";
+      }
+      if (u < units) text += stream->unit(size_t(u));
+    }
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\n')) text.pop_back();
+    c.context = std::move(text);
+    c.meta.extra = {{"haystack", cfg.haystack}, {"key_type", cfg.key_type}, {"value_type", cfg.value_type},
+                    {"keys", keys},         {"queried_keys", asked},     {"needles", needles}};
+    return c;
+  };
+  return fit_to_length(build, cfg.length, env, fmt::format("task {} case {}", cfg.task, id));
+}
+
+std::vector<Case> generate_niah(const NiahConfig& cfg, uint64_t seed, const TaskEnv& env) {
+  std::vector<Case> out;
+  for (int i = 0; i < cfg.num_samples; ++i)
+    out.push_back(make_niah_case(cfg, seed, uint64_t(i), fmt::format("{}/{}/{}", cfg.task, seed, i), {}, env));
+  return out;
+}
+
+}  // namespace kvb::tasks
