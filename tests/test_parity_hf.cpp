@@ -49,3 +49,30 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, HfParity,
 
 }  // namespace
 }  // namespace kvb
+
+namespace kvb {
+namespace {
+
+// transformers >= 5 writes rope settings only as "rope_parameters": same model, same logits.
+TEST(HfConfig, RopeParametersFormMatchesLegacyKeys) {
+  namespace fs = std::filesystem;
+  const fs::path src = test::golden_dir() / "tiny" / "llama_gqa";
+  const fs::path dir = test::tmp_dir() / "rope_parameters";
+  fs::remove_all(dir);
+  fs::copy(src, dir, fs::copy_options::recursive);
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  nlohmann::json params = cfg["rope_scaling"];
+  params["rope_theta"] = cfg["rope_theta"];
+  cfg.erase("rope_scaling");
+  cfg.erase("rope_theta");
+  cfg["rope_parameters"] = params;
+  std::ofstream(dir / "config.json") << cfg.dump(2);
+  Checkpoint a = load_checkpoint(src), b = load_checkpoint(dir);
+  EXPECT_EQ(b.config.rope_scaling.type, "llama3");
+  EXPECT_EQ(b.config.rope_theta, a.config.rope_theta);
+  EXPECT_EQ(b.config.rope_scaling.factor, a.config.rope_scaling.factor);
+  EXPECT_EQ(b.config.rope_scaling.original_max_position, a.config.rope_scaling.original_max_position);
+}
+
+}  // namespace
+}  // namespace kvb

@@ -65,8 +65,15 @@ ModelConfig parse_hf_config(const std::filesystem::path& path) {
     c.qkv_bias = c.arch == "qwen2" || j.value("attention_bias", false);
     c.qk_norm = c.arch == "qwen3";
     if (j.contains("sliding_window") && j["sliding_window"].is_number()) c.sliding_window = j["sliding_window"].get<int>();
-    if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
-      const json& rs = j["rope_scaling"];
+    // transformers >= 5 writes "rope_parameters" (theta + scaling together) instead of
+    // "rope_theta" / "rope_scaling"; accept either.
+    const char* scaling_key = j.contains("rope_scaling") && j["rope_scaling"].is_object() ? "rope_scaling"
+                              : j.contains("rope_parameters") && j["rope_parameters"].is_object() ? "rope_parameters"
+                                                                                                   : nullptr;
+    if (!j.contains("rope_theta") && scaling_key && j[scaling_key].contains("rope_theta"))
+      c.rope_theta = j[scaling_key]["rope_theta"].get<float>();
+    if (scaling_key) {
+      const json& rs = j[scaling_key];
       std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
       if (type != "default") {
         c.rope_scaling.type = type;

@@ -59,12 +59,15 @@ def bench_llamacpp(args):
     if load_before[0] > 0.5:
         print(f"warning: load average {load_before[0]:.2f} before the run; other processes will skew the timings",
               file=sys.stderr)
-    n_ctx = max(max(args.prefill), args.decode_context + args.decode_tokens)
+    n_ctx = max(args.prefill + [args.decode_context + args.decode_tokens])
     llm = Llama(model_path=args.model, n_threads=args.threads, n_threads_batch=args.threads, n_ctx=n_ctx,
                 n_batch=args.n_batch, n_ubatch=args.n_ubatch, seed=0, logits_all=False, verbose=False)
 
+    loads = []                          # 1-minute load average at the start of every timed run
+
     def prefill_once(tokens):
         clear(llm)
+        loads.append(round(os.getloadavg()[0], 2))
         t0 = time.perf_counter()
         llm.eval(tokens)               # n_batch-sized llama_decode calls, logits for the last token only
         return time.perf_counter() - t0
@@ -73,14 +76,24 @@ def bench_llamacpp(args):
     prefill_once(random_prompt(llama_cpp, llm, 32, PROMPT_SEED))          # warm-up (like llama-bench)
     for n in args.prefill:
         tokens = random_prompt(llama_cpp, llm, n, PROMPT_SEED + n)
+        loads.clear()
         times = [prefill_once(tokens) for _ in range(args.reps)]
         tps = [n / t for t in times]
-        results["prefill"][str(n)] = {"tokens": n, "seconds": times, "tps_mean": statistics.mean(tps),
+        results["prefill"][str(n)] = {"tokens": n, "seconds": times, "loadavg_at_start": list(loads),
+                                      "tps_mean": statistics.mean(tps), "tps_median": statistics.median(tps),
                                       "tps_stdev": statistics.stdev(tps) if len(tps) > 1 else 0.0}
         print(f"  prefill {n}: {statistics.mean(tps):.1f} tok/s ({', '.join(f'{t:.2f}s' for t in times)})", file=sys.stderr)
 
+    if args.decode_tokens > 0:
+        decode(args, llm, llama_cpp, np, prefill_once, loads, results)
+    llm.close()
+    return report(args, llama_cpp, n_ctx, load_before, results)
+
+
+def decode(args, llm, llama_cpp, np, prefill_once, loads, results):
     ctx_tokens = random_prompt(llama_cpp, llm, args.decode_context, PROMPT_SEED + args.decode_context)
     times, generated = [], None
+    loads.clear()
     for _ in range(args.reps):
         prefill_once(ctx_tokens)
         out = []
@@ -94,12 +107,15 @@ def bench_llamacpp(args):
         generated = out
     tps = [args.decode_tokens / t for t in times]
     results["decode"][str(args.decode_context)] = {"context": args.decode_context, "tokens": args.decode_tokens,
-                                                   "seconds": times, "tps_mean": statistics.mean(tps),
+                                                   "seconds": times, "loadavg_at_start": list(loads),
+                                                   "tps_mean": statistics.mean(tps), "tps_median": statistics.median(tps),
                                                    "tps_stdev": statistics.stdev(tps) if len(tps) > 1 else 0.0,
                                                    "generated_ids_head": generated[:8]}
-    print(f"  decode {args.decode_tokens} after {args.decode_context}: {statistics.mean(tps):.1f} tok/s", file=sys.stderr)
-    llm.close()
+    print(f"  decode {args.decode_tokens} after {args.decode_context}: {statistics.mean(tps):.1f} tok/s "
+          f"({', '.join(f'{t:.2f}s' for t in times)})", file=sys.stderr)
 
+
+def report(args, llama_cpp, n_ctx, load_before, results):
     return {
         "engine": "llama.cpp",
         "engine_version": f"llama-cpp-python {llama_cpp.__version__}",
@@ -144,9 +160,9 @@ def main():
     ap.add_argument("--n-batch", type=int, default=2048)
     ap.add_argument("--n-ubatch", type=int, default=512)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--prefill", type=int, nargs="+", default=PREFILL_LENGTHS)
+    ap.add_argument("--prefill", type=int, nargs="*", default=PREFILL_LENGTHS, help="prompt lengths; none: skip")
     ap.add_argument("--decode-context", type=int, default=DECODE_CONTEXT)
-    ap.add_argument("--decode-tokens", type=int, default=DECODE_TOKENS)
+    ap.add_argument("--decode-tokens", type=int, default=DECODE_TOKENS, help="0: skip the decode measurement")
     ap.add_argument("--compare", nargs=2, metavar=("KVBENCH_JSON", "LLAMACPP_JSON"),
                     help="print the side-by-side table of two result files and exit (no benchmark run)")
     ap.add_argument("--show", metavar="JSON", help="print the table of one result file and exit (no benchmark run)")
