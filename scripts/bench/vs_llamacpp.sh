@@ -37,6 +37,7 @@ if [[ $have_kvbench == 1 ]]; then
   echo "== kvbench: $KVBENCH" >&2
   extra=()
   if "$KVBENCH" bench --help 2>&1 | grep -q -- '--threads'; then extra+=(--threads "$THREADS"); fi
+  if "$KVBENCH" bench --help 2>&1 | grep -q -- "--repeats"; then extra+=(--repeats "$REPS"); fi
   "$KVBENCH" bench --model "$MODEL" --json "$OUT/kvbench.json" "${extra[@]}" >&2
   "$PY" "$ROOT/scripts/bench/vs_llamacpp.py" --compare "$OUT/kvbench.json" "$OUT/llamacpp.json"
 else
