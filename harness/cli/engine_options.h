@@ -4,7 +4,6 @@
 
 #include <string>
 
-#include "model/transformer.h"
 
 namespace kvb::cli {
 

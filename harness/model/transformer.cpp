@@ -3,7 +3,6 @@
 #include "model/transformer.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "backends/cpu/ops.h"
 
