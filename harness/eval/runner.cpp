@@ -11,7 +11,8 @@
 
 namespace kvb {
 
-CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env) {
+CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method) {
+  KVB_CHECK(method.id == "full", "method {}: not available yet", method.id);
   KVB_CHECK(env.tokenizer != nullptr, "case {}: running a case needs the model's tokenizer", c.id);
   KVB_CHECK(c.input_ids.empty(),
             "case {}: symbolic cases (token ids, e.g. mqar form=symbolic) are for the built-in oracle model; "

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "eval/task.h"
+#include "kv/method.h"
 #include "model/transformer.h"
 
 namespace kvb {
@@ -16,13 +17,20 @@ struct CaseResult {
   double score = 0.0;             // 0..100
   int prompt_tokens = 0;
   int generated_tokens = 0;
-  double prefill_seconds = 0.0;
+  double prefill_seconds = 0.0;   // context + question prefill, method hooks included
+  double method_seconds = 0.0;    // time inside the method's hooks (scoring, selection, compaction)
   double decode_seconds = 0.0;
+  std::vector<double> decode_step_seconds;  // per generated token
+  int64_t kept_tokens = 0;        // cached (layer, head, token) entries right after compression
+  int64_t context_tokens = 0;     // tokens of the compressed part (context, or context + question)
+  size_t kv_resident_bytes = 0;   // K/V bytes held right after compression
+  size_t kv_nominal_bytes = 0;    // bytes an uncompressed fp32 cache would hold at that point
+  size_t kv_peak_bytes = 0;       // largest resident K/V bytes seen during the case
 };
 
 // `env.tokenizer` is required. Symbolic cases (input_ids set) are rejected with a clear error:
 // they are meant for the built-in oracle model.
-CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env);
+CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method = {});
 
 struct ScoreSummary {
   int n = 0;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/params.h"
 #include "model/chat_template.h"
 #include "model/tokenizer.h"
 
@@ -46,32 +47,8 @@ nlohmann::json case_to_json(const Case& c);
 // FNV-1a 64 over the canonical JSON of every case, as 16 hex digits.
 std::string hash_cases(const std::vector<Case>& cases);
 
-// String key -> value parameters. Tasks receive them resolved: every declared key present.
-class TaskParams {
- public:
-  TaskParams() = default;
-  TaskParams(std::initializer_list<std::pair<const std::string, std::string>> kv) : values_(kv) {}
-  void set(const std::string& key, std::string value) { values_[key] = std::move(value); }
-  // Parses "key=value"; throws kvb::Error without '='.
-  void set_from_string(std::string_view key_equals_value);
-  bool has(const std::string& key) const { return values_.count(key) != 0; }
-  const std::map<std::string, std::string>& values() const { return values_; }
+using TaskParams = Params;
 
-  // Typed getters: throw kvb::Error naming the key and the value when absent or unparsable.
-  std::string get_string(const std::string& key) const;
-  int64_t get_int(const std::string& key) const;
-  double get_double(const std::string& key) const;
-  bool get_bool(const std::string& key) const;        // true/false/1/0/yes/no
-  std::vector<int64_t> get_int_list(const std::string& key) const;  // "1,2,3"; "" -> {}
-  // With a default when the key is absent.
-  std::string get_string(const std::string& key, const std::string& def) const;
-  int64_t get_int(const std::string& key, int64_t def) const;
-  double get_double(const std::string& key, double def) const;
-  bool get_bool(const std::string& key, bool def) const;
-
- private:
-  std::map<std::string, std::string> values_;
-};
 
 // What the generator may use besides params and seed. `tokenizer` may be null for tasks that need
 // none (MQAR symbolic); length-fitted tasks require it. `chat` is the template the prompt will be
