@@ -59,7 +59,7 @@ TEST(Eval, CliRunsStories260k) {
   auto r = test::run_kvbench("eval --model '" + test::stories260k().string() +
                              "' --task niah_single --length 400 --n 2 --chat-template none -q");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("niah_single v1 | model stories260K | 2 cases | score"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("niah_single v1 | model stories260K | method full | 2 cases | score"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
-// `kvbench list models` — checkpoints found in models/ and ../shared/models/.
-// (Methods and tasks join this command when their registries exist.)
+// `kvbench list models|backends|tasks|methods` — checkpoints found in models/ and ../shared/models/,
+// compute backends, and the task and method registries with their parameters and defaults.
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "eval/task.h"
+#include "kv/method.h"
 #include "model/model_path.h"
 #ifdef KVB_WITH_CUDA
 #include "backends/cuda/device_info.h"
@@ -47,13 +48,23 @@ void list_tasks_cmd() {
   }
 }
 
+void list_methods_cmd() {
+  for (const MethodInfo* m : list_methods()) {
+    fmt::print("{} v{}  {}\n    parts: {}\n", m->id, m->version, m->paper, m->parts);
+    if (m->wraps_scorer) fmt::print("    (also takes the wrapped scorer's parameters)\n");
+    for (const auto& p : m->params) fmt::print("    {}={}  {}\n", p.name, p.default_value, p.description);
+  }
+}
+
 KVB_CLI_COMMAND([](CLI::App& app) {
-  auto* list = app.add_subcommand("list", "List models, backends and tasks");
+  auto* list = app.add_subcommand("list", "List models, backends, tasks and methods");
   list->require_subcommand(1);
   list->add_subcommand("models", "Checkpoints in models/ and ../shared/models/")->callback(list_models);
   list->add_subcommand("backends", "Compute backends and devices")->callback(list_backends);
   list->add_subcommand("tasks", "Task generators: id, version, scorer, parameters with defaults")
       ->callback(list_tasks_cmd);
+  list->add_subcommand("methods", "KV-compression methods: id, version, paper, parts, parameters with defaults")
+      ->callback(list_methods_cmd);
 });
 
 }  // namespace

@@ -1,4 +1,7 @@
-// Case runner and score summary; see runner.h.
+// Case runner and score summary; see runner.h. A case runs as kvpress runs it: the compressed part
+// (the context, or context + question in query-aware mode) is prefilled while the method's needs
+// are recorded, the method decides per layer which entries each KV head keeps, the cache applies
+// that, then the question (query-agnostic mode) and greedy decoding run on the compressed cache.
 #include "eval/runner.h"
 
 #include <algorithm>
@@ -10,9 +13,168 @@
 #include "model/generate.h"
 
 namespace kvb {
+namespace {
 
-CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method) {
-  KVB_CHECK(method.id == "full", "method {}: not available yet", method.id);
+// Records, per layer, the queries of the last W prefilled tokens and (optionally) the attention
+// mass each cached entry received, while the compressed part is prefilled in chunks.
+class PrefillRecorder final : public ForwardObserver {
+ public:
+  PrefillRecorder(const ModelConfig& c, PrefillNeeds needs, int64_t n_tokens)
+      : needs_(needs), n_tokens_(n_tokens), row_(size_t(c.n_layers), 0) {
+    window_ = int(std::min<int64_t>(needs.window, n_tokens));
+    qd_ = int64_t(c.n_heads) * c.head_dim;
+    queries_.assign(size_t(c.n_layers), std::vector<float>(size_t(window_ * qd_)));
+    positions_.assign(size_t(c.n_layers), std::vector<int32_t>(size_t(window_)));
+    if (needs.attention_mass) mass_.assign(size_t(c.n_layers), {});
+  }
+  bool wants_attention_mass(int layer) const override { return needs_.attention_mass; }
+  void on_layer(const LayerObservation& obs) override {
+    const size_t l = size_t(obs.layer);
+    // Rows [row_, row_ + n) of the compressed part; keep those in its last `window_` rows.
+    const int64_t first_window_row = n_tokens_ - window_;
+    for (int64_t i = 0; i < obs.n; ++i) {
+      const int64_t r = row_[l] + i - first_window_row;
+      if (r < 0 || r >= window_) continue;
+      std::copy(obs.queries + i * qd_, obs.queries + (i + 1) * qd_, queries_[l].begin() + r * qd_);
+      positions_[l][size_t(r)] = obs.positions[i];
+    }
+    row_[l] += obs.n;
+    if (obs.attn_mass) {
+      auto& m = mass_[l];
+      m.resize(obs.attn_mass->size());
+      for (size_t qh = 0; qh < m.size(); ++qh) {
+        const auto& add = (*obs.attn_mass)[qh];
+        m[qh].resize(add.size(), 0.0f);
+        for (size_t j = 0; j < add.size(); ++j) m[qh][j] += add[j];
+      }
+    }
+  }
+  LayerView view(int layer, const ModelConfig& c, const KVCache& cache) const {
+    LayerView v;
+    v.layer = layer;
+    v.config = &c;
+    v.cache = &cache;
+    v.window = window_;
+    v.window_queries = window_ > 0 ? queries_[size_t(layer)].data() : nullptr;
+    v.window_positions = window_ > 0 ? positions_[size_t(layer)].data() : nullptr;
+    v.attn_mass = needs_.attention_mass ? &mass_[size_t(layer)] : nullptr;
+    v.n_context = n_tokens_;
+    return v;
+  }
+
+ private:
+  PrefillNeeds needs_;
+  int64_t n_tokens_;
+  int window_ = 0;
+  int64_t qd_ = 0;
+  std::vector<int64_t> row_;
+  std::vector<std::vector<float>> queries_;                       // [L][W * Hq*D]
+  std::vector<std::vector<int32_t>> positions_;                   // [L][W]
+  std::vector<std::vector<std::vector<float>>> mass_;             // [L][Hq][T]
+};
+
+void apply_keep(KVCache& cache, int layer, const KeepSets& keep) {
+  if (keep.empty()) return;
+  KVB_CHECK(int(keep.size()) == cache.n_kv_heads(), "layer {}: method returned keep sets for {} heads, cache has {}",
+            layer, keep.size(), cache.n_kv_heads());
+  for (int h = 0; h < cache.n_kv_heads(); ++h) cache.keep(layer, h, keep[size_t(h)]);
+}
+
+// Decode-time hooks: page selection before attention, decode-step compression after it.
+class DecodeHooks final : public ForwardObserver {
+ public:
+  DecodeHooks(Method& m, const ModelConfig& c, KVCache& cache, double& method_seconds, size_t& peak)
+      : m_(m), c_(c), cache_(cache), method_seconds_(method_seconds), peak_(peak) {}
+  bool wants_attention_mass(int) const override { return m_.decode_hooks() && m_.decode_wants_mass(); }
+  const std::vector<std::vector<int32_t>>* read_sets(int layer, const float* q, int64_t n,
+                                                      const KVCache& cache) override {
+    if (!m_.has_selector() || n != 1) return nullptr;
+    Stopwatch sw;
+    read_ = m_.select(layer, q, cache);
+    method_seconds_ += sw.seconds();
+    return &read_;
+  }
+  void on_layer(const LayerObservation& obs) override {
+    if (!m_.decode_hooks()) return;
+    Stopwatch sw;
+    peak_ = std::max(peak_, cache_.resident_bytes());
+    LayerView v;
+    v.layer = obs.layer;
+    v.config = &c_;
+    v.cache = &cache_;
+    v.window_queries = obs.queries;
+    v.window_positions = obs.positions;
+    v.window = int(obs.n);
+    v.attn_mass = obs.attn_mass;
+    apply_keep(cache_, obs.layer, m_.on_decode_step(v, step_));
+    if (obs.layer + 1 == c_.n_layers) ++step_;
+    method_seconds_ += sw.seconds();
+  }
+
+ private:
+  Method& m_;
+  const ModelConfig& c_;
+  KVCache& cache_;
+  double& method_seconds_;
+  size_t& peak_;
+  ReadSets read_;
+  int64_t step_ = 0;
+};
+
+}  // namespace
+
+CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec, std::span<const int32_t> context,
+                                      std::span<const int32_t> question, int max_new_tokens, CaseResult& r) {
+  const ModelConfig& cfg = model.config();
+  CompressedPrefill p{model.make_cache(), Tensor{}, make_method(spec, cfg)};
+  std::vector<int32_t> compressed(context.begin(), context.end());
+  if (spec.query_aware) compressed.insert(compressed.end(), question.begin(), question.end());
+  KVB_CHECK(!compressed.empty(), "the prompt has no context tokens to compress");
+  r.context_tokens = int64_t(compressed.size());
+
+  KVCache& cache = p.cache;
+  cache.reserve(int64_t(compressed.size()));
+  Stopwatch prefill;
+  PrefillRecorder recorder(cfg, p.method->prefill_needs(), int64_t(compressed.size()));
+  p.logits = model.forward(compressed, cache, spec.query_aware ? LogitRows::Last : LogitRows::None, &recorder);
+  r.kv_peak_bytes = cache.resident_bytes();
+  {
+    Stopwatch sw;
+    MethodContext budget;
+    budget.compression_ratio = spec.compression_ratio;
+    budget.token_budget = spec.token_budget;
+    const int64_t n_kept = budget.kept_for(int64_t(compressed.size()));
+    for (int l = 0; l < cfg.n_layers; ++l) {
+      LayerView v = recorder.view(l, cfg, cache);
+      v.n_kept = n_kept;
+      apply_keep(cache, l, p.method->compress_prefill(v));
+    }
+    p.method->encode(cache);
+    r.method_seconds += sw.seconds();
+  }
+  r.kept_tokens = cache.cached_tokens();
+  r.kv_resident_bytes = cache.resident_bytes();
+  r.kv_nominal_bytes = cache.nominal_bytes();
+  cache.reserve_additional(int64_t(spec.query_aware ? 0 : question.size()) + max_new_tokens);
+  if (!spec.query_aware) p.logits = model.forward(question, cache, LogitRows::Last);
+  r.prefill_seconds = prefill.seconds();
+  r.kv_peak_bytes = std::max(r.kv_peak_bytes, cache.resident_bytes());
+  return p;
+}
+
+GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, const Tokenizer& tok,
+                                      GenerationOptions opt, CaseResult& r) {
+  DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes);
+  opt.observer = &hooks;
+  GenerationResult g = generate_greedy(model, tok, p.cache, p.logits.data, opt);
+  r.kv_peak_bytes = std::max(r.kv_peak_bytes, p.cache.resident_bytes());
+  r.generated_tokens = int(g.tokens.size());
+  r.decode_seconds = g.decode_seconds;
+  r.decode_step_seconds = g.step_seconds;
+  return g;
+}
+
+CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec) {
   KVB_CHECK(env.tokenizer != nullptr, "case {}: running a case needs the model's tokenizer", c.id);
   KVB_CHECK(c.input_ids.empty(),
             "case {}: symbolic cases (token ids, e.g. mqar form=symbolic) are for the built-in oracle model; "
@@ -22,18 +184,11 @@ CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const
   CaseResult r;
   r.case_id = c.id;
   r.prompt_tokens = int(prompt.size());
-  KVCache cache = model.make_cache();
-  cache.reserve(int64_t(prompt.size()) + c.max_new_tokens);
-  Stopwatch prefill;
-  model.forward(prompt.context, cache, LogitRows::None);
-  Tensor logits = model.forward(prompt.question, cache, LogitRows::Last);
-  r.prefill_seconds = prefill.seconds();
+  CompressedPrefill p = prefill_with_method(model, spec, prompt.context, prompt.question, c.max_new_tokens, r);
   GenerationOptions opt;
   opt.max_new_tokens = c.max_new_tokens;
-  GenerationResult g = generate_greedy(model, *env.tokenizer, cache, logits.data, opt);
+  GenerationResult g = generate_with_method(model, p, *env.tokenizer, opt, r);
   r.prediction = g.text;
-  r.generated_tokens = int(g.tokens.size());
-  r.decode_seconds = g.decode_seconds;
   r.score = score_prediction(c.scorer, r.prediction, c.answers);
   return r;
 }

@@ -2,11 +2,14 @@
 // issue): the context part is prefilled first, then the question part, then greedy decoding, as
 // kvpress's query-agnostic pipeline does. Exercised by `kvbench eval` and tests/test_eval.cpp.
 #pragma once
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "eval/task.h"
 #include "kv/method.h"
+#include "model/generate.h"
 #include "model/transformer.h"
 
 namespace kvb {
@@ -27,6 +30,22 @@ struct CaseResult {
   size_t kv_nominal_bytes = 0;    // bytes an uncompressed fp32 cache would hold at that point
   size_t kv_peak_bytes = 0;       // largest resident K/V bytes seen during the case
 };
+
+// The compressed prefill of a prompt: the cache after the method has compressed it and the
+// question (query-agnostic mode) has been prefilled on it, the logits of the last prompt token, and
+// the method object (its decode hooks and selector still apply during generation). Fills the
+// prefill / memory fields of `stats`.
+struct CompressedPrefill {
+  KVCache cache;
+  Tensor logits;                  // [1, V]
+  std::unique_ptr<Method> method;
+};
+CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec, std::span<const int32_t> context,
+                                      std::span<const int32_t> question, int max_new_tokens, CaseResult& stats);
+// Greedy decoding on a compressed prefill with the method's decode-time hooks; fills the decode
+// fields of `stats`.
+GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, const Tokenizer& tok,
+                                      GenerationOptions opt, CaseResult& stats);
 
 // `env.tokenizer` is required. Symbolic cases (input_ids set) are rejected with a clear error:
 // they are meant for the built-in oracle model.

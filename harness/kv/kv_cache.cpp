@@ -53,6 +53,15 @@ void KVCache::reserve(int64_t n_tokens) {
   }
 }
 
+void KVCache::reserve_additional(int64_t n_tokens) {
+  for (auto& h : heads_) {
+    const size_t t = size_t(h.size() + n_tokens);
+    h.keys.reserve(t * size_t(head_dim_));
+    h.values.reserve(t * size_t(head_dim_));
+    h.positions.reserve(t);
+  }
+}
+
 void KVCache::clear() {
   for (auto& h : heads_) h = HeadCache{};
   next_position_ = 0;

@@ -37,6 +37,8 @@ class KVCache {
   void keep(int layer, int kv_head, std::span<const int32_t> indices);
   // Reserves room for `n_tokens` per head (avoids reallocation during a long prefill).
   void reserve(int64_t n_tokens);
+  // Reserves room for `n_tokens` more per head than each head holds now.
+  void reserve_additional(int64_t n_tokens);
   void clear();
 
   // Bytes held by K/V/position storage right now (allocated capacity, all heads).

@@ -1,10 +1,18 @@
-// KV-compression methods: the spec a user gives (id, parameters, budget, mode) and the registry.
-// Methods decide, the KV cache applies (docs/architecture.md). methods/README.md lists them.
+// KV-compression methods: the spec a user gives (id, parameters, budget, mode), the runtime
+// interface a method implements, and the registry. Methods decide, the KV cache applies
+// (docs/architecture.md): a method returns keep sets / read sets, harness/eval/runner.cpp applies
+// them with KVCache::keep. methods/README.md lists every method; `kvbench list methods`.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/params.h"
+#include "kv/kv_cache.h"
+#include "model/config.h"
 
 namespace kvb {
 
@@ -18,4 +26,113 @@ struct MethodSpec {
   uint64_t seed = 0;              // for seeded methods (random)
 };
 
+// Per KV head, strictly increasing indices into that head's current entries. Empty outer vector:
+// keep everything.
+using KeepSets = std::vector<std::vector<int32_t>>;  // [Hkv][kept]
+
+// What the runner must record while the compressed part is prefilled.
+struct PrefillNeeds {
+  int window = 0;               // queries of the last `window` prefilled tokens, per layer
+  bool attention_mass = false;  // attention every cached entry received from all prefilled queries
+};
+
+// What a method sees of one layer right after the compressed prefill (or a decode step).
+// Axes: L layers, Hq / Hkv heads, T cached entries of a head, W window, D head dim.
+struct LayerView {
+  int layer = 0;
+  const ModelConfig* config = nullptr;
+  const KVCache* cache = nullptr;          // this layer's heads hold every entry (nothing dropped yet)
+  const float* window_queries = nullptr;   // [W, Hq*D] post-RoPE queries of the last W tokens
+  const int32_t* window_positions = nullptr;  // [W]
+  int window = 0;                          // W (<= requested: fewer tokens may exist)
+  const std::vector<std::vector<float>>* attn_mass = nullptr;  // [Hq][T] or null
+  int64_t n_context = 0;                   // tokens in the compressed part (T before compression)
+  int64_t n_kept = 0;                      // the per-head budget the spec asks for (uniform)
+};
+
+// Decode-time page selection (quest): which entries of each KV head a decode step reads; the cache
+// is untouched. Empty outer vector: read everything.
+using ReadSets = std::vector<std::vector<int32_t>>;  // [Hkv][read]
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual PrefillNeeds prefill_needs() const { return {}; }
+  // After the compressed prefill: the entries each KV head of `v.layer` keeps.
+  virtual KeepSets compress_prefill(const LayerView& v) { return {}; }
+
+  // Decode: called for every layer after each generated token's forward (`v.window_queries` is
+  // that token's query row, `v.attn_mass` that step's attention when decode_wants_mass()).
+  virtual bool decode_hooks() const { return false; }
+  virtual bool decode_wants_mass() const { return false; }
+  virtual KeepSets on_decode_step(const LayerView& v, int64_t step) { return {}; }
+
+  // Selector: entries a decode step of `layer` reads given the step's queries q [Hq*D].
+  virtual bool has_selector() const { return false; }
+  virtual ReadSets select(int layer, const float* q, const KVCache& cache) { return {}; }
+
+  // Codec: called once after compression; may re-encode the cache (kivi).
+  virtual void encode(KVCache& cache) {}
+};
+
+// Everything a factory gets: resolved parameters, the budget, the model's shape, the seed.
+struct MethodContext {
+  Params params;                   // declared defaults overlaid with the user's values
+  double compression_ratio = 0.0;
+  int64_t token_budget = 0;
+  uint64_t seed = 0;
+  const ModelConfig* config = nullptr;
+  // Tokens kept per head for a compressed part of n tokens: token_budget if set, else
+  // int(n * (1 - ratio)) (kvpress), clamped to [0, n].
+  int64_t kept_for(int64_t n) const;
+};
+
+// A scorer: importance of every cached entry per KV head ([Hkv][T], higher = keep), plus what it
+// needs recorded during prefill. Scorer methods also expose it so wrappers (adakv, decoding) can
+// compose with any of them.
+using Scores = std::vector<std::vector<float>>;  // [Hkv][T]
+struct Scorer {
+  PrefillNeeds needs;
+  std::function<Scores(const LayerView&)> score;
+};
+
+struct MethodParamSpec {
+  std::string name;
+  std::string default_value;
+  std::string description;
+};
+
+struct MethodInfo {
+  std::string id;
+  int version = 1;                 // bump whenever the method's decisions change
+  std::string paper;               // "Authors year, arXiv id"
+  std::string parts;               // e.g. "scorer=window attention, budget=uniform, schedule=prefill"
+  std::vector<MethodParamSpec> params;
+  std::function<std::unique_ptr<Method>(const MethodContext&)> make;
+  // Set by scorer methods (snapkv, knorm, ...): the scorer alone, for wrappers.
+  std::function<Scorer(const MethodContext&)> make_scorer = nullptr;
+  // Wrappers (adakv, decoding) take a `scorer` parameter naming a scorer method and accept that
+  // method's parameters too.
+  bool wraps_scorer = false;
+};
+
+std::vector<const MethodInfo*> list_methods();                 // sorted by id
+const MethodInfo& find_method(std::string_view id);             // kvb::Error with nearest id
+// Checks the spec (id, parameter names, ratio in [0,1), budget >= 0) and builds the method.
+std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config);
+// The spec's parameters overlaid on the declared defaults (unknown key: kvb::Error). For wrappers,
+// the wrapped scorer's parameters are declared too.
+Params resolve_method_params(const MethodInfo& info, const Params& user);
+// For wrappers: the wrapped scorer built from the same context (its `scorer` parameter).
+Scorer make_wrapped_scorer(const MethodContext& ctx);
+
+void register_method(MethodInfo info);
+struct MethodRegistration {
+  explicit MethodRegistration(MethodInfo info) { register_method(std::move(info)); }
+};
+
 }  // namespace kvb
+
+// KVB_REGISTER_METHOD(snapkv, version, "paper", "parts", {{"param", "default", "doc"}, ...}, factory)
+#define KVB_REGISTER_METHOD(id, ...) \
+  static ::kvb::MethodRegistration kvb_method_registration_##id(::kvb::MethodInfo{#id, __VA_ARGS__})

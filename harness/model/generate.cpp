@@ -40,7 +40,7 @@ GenerationResult generate_greedy(Transformer& model, const Tokenizer& tok, KVCac
     if (step + 1 == opt.max_new_tokens) break;  // the last token needs no forward pass
     Stopwatch sw;
     const int32_t one[1] = {next};
-    Tensor out = model.forward(one, cache, LogitRows::Last);
+    Tensor out = model.forward(one, cache, LogitRows::Last, opt.observer);
     logits.assign(out.data.begin(), out.data.end());
     r.step_seconds.push_back(sw.seconds());
   }

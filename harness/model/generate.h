@@ -15,6 +15,7 @@ struct GenerationOptions {
   int max_new_tokens = 128;
   std::vector<std::string> stop_strings;
   bool stop_at_end_of_generation = true;
+  ForwardObserver* observer = nullptr;  // sees every decode step's layers (decode-time methods)
 };
 
 struct GenerationResult {

@@ -62,7 +62,8 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
     for (int h = 0; h < Hkv; ++h) cache.append(l, h, k.data() + h * D, v.data() + h * D, KD, pos.data(), n);
     const bool want_mass = observer && observer->wants_attention_mass(l);
     if (want_mass) mass.clear();
-    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr);
+    const std::vector<std::vector<int32_t>>* read = observer ? observer->read_sets(l, q.data(), n, cache) : nullptr;
+    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr, read);
     if (observer) {
       LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
       observer->on_layer(obs);

@@ -30,6 +30,12 @@ class ForwardObserver {
   virtual ~ForwardObserver() = default;
   virtual bool wants_attention_mass(int layer) const { return false; }
   virtual void on_layer(const LayerObservation& obs) {}
+  // Before a layer's attention: the entries each KV head reads ([Hkv][sorted indices]); null reads
+  // everything. q is [n, Hq*D] post-RoPE. Used by page selectors (quest) for decode steps.
+  virtual const std::vector<std::vector<int32_t>>* read_sets(int layer, const float* q, int64_t n,
+                                                              const KVCache& cache) {
+    return nullptr;
+  }
 };
 
 enum class LogitRows { None, Last, All };

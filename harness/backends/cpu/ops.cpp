@@ -2,6 +2,7 @@
 #include "backends/cpu/ops.h"
 
 #include "backends/cpu/quant_dot.h"
+#include "core/error.h"
 
 #include <cblas.h>
 
@@ -186,10 +187,26 @@ void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, floa
   }
 }
 
+// One query against a subset of one head's entries (sorted indices `read`).
+void attend_subset(const float* q, const HeadCache& h, const std::vector<int32_t>& read, int64_t D, float scale,
+                   float* out, float* probs, float* mass) {
+  const int64_t R = int64_t(read.size());
+  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, h.keys.data() + int64_t(read[r]) * D, D) * scale;
+  masked_softmax(probs, R, R);
+  if (mass)
+    for (int64_t r = 0; r < R; ++r) mass[read[r]] += probs[r];
+  std::fill(out, out + D, 0.0f);
+  for (int64_t r = 0; r < R; ++r) {
+    const float p = probs[r];
+    const float* v = h.values.data() + int64_t(read[r]) * D;
+    for (int64_t d = 0; d < D; ++d) out[d] += p * v[d];
+  }
+}
+
 }  // namespace
 
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
-               std::vector<std::vector<float>>* attn_mass) {
+               std::vector<std::vector<float>>* attn_mass, const std::vector<std::vector<int32_t>>* read) {
   const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv, stride = n_heads * D;
   if (attn_mass) {
     attn_mass->resize(n_heads);
@@ -204,12 +221,17 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
       for (int qh = 0; qh < n_heads; ++qh) {
         const HeadCache& h = cache.head(layer, qh / group);
         probs.resize(h.size());
-        attend_one(q + qh * D, h, D, scale, out + qh * D, probs.data(),
-                   attn_mass ? (*attn_mass)[qh].data() : nullptr);
+        if (read && !read->empty())
+          attend_subset(q + qh * D, h, (*read)[qh / group], D, scale, out + qh * D, probs.data(),
+                        attn_mass ? (*attn_mass)[qh].data() : nullptr);
+        else
+          attend_one(q + qh * D, h, D, scale, out + qh * D, probs.data(),
+                     attn_mass ? (*attn_mass)[qh].data() : nullptr);
       }
     }
     return;
   }
+  KVB_CHECK(!read || read->empty(), "layer {}: page selection applies to decode steps only ({} queries given)", layer, n);
   // Prefill chunk: per query head, S[n, T] = Q·K^T (GEMM), masked softmax, O[n, D] = P·V (GEMM).
   std::vector<float> scores;
   for (int qh = 0; qh < n_heads; ++qh) {

@@ -38,8 +38,11 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 //   out:  [n, Hq*D]
 //   attn_mass (optional): [Hq][T_h] per query head, += the softmax weights each cached entry
 //         received from these n queries (indexed like the head's cache)
+//   read (optional, decode only): [Hkv][sorted entry indices] the entries each KV head reads
+//         (page selection); entries outside it get no weight
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
-               std::vector<std::vector<float>>* attn_mass = nullptr);
+               std::vector<std::vector<float>>* attn_mass = nullptr,
+               const std::vector<std::vector<int32_t>>* read = nullptr);
 
 int64_t argmax(const float* x, int64_t n);
 

@@ -1,0 +1,161 @@
+// Scorer / budget-policy building blocks (see scoring.h).
+#include "kv/scoring.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "backends/cpu/ops.h"
+#include "core/error.h"
+
+namespace kvb {
+
+std::vector<int32_t> top_k_indices(const std::vector<float>& scores, int64_t k) {
+  const int64_t T = int64_t(scores.size());
+  k = std::clamp<int64_t>(k, 0, T);
+  std::vector<int32_t> idx(static_cast<size_t>(T));
+  std::iota(idx.begin(), idx.end(), 0);
+  auto better = [&](int32_t a, int32_t b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); };
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), better);
+  idx.resize(size_t(k));
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+KeepSets top_k_per_head(const Scores& scores, int64_t k) {
+  KeepSets keep(scores.size());
+  for (size_t h = 0; h < scores.size(); ++h) keep[h] = top_k_indices(scores[h], k);
+  return keep;
+}
+
+BudgetPolicy uniform_budget() {
+  return {[](const LayerView& v, const Scores& s) { return top_k_per_head(s, v.n_kept); }};
+}
+
+namespace {
+
+class ScoredMethod final : public Method {
+ public:
+  ScoredMethod(Scorer scorer, BudgetPolicy policy) : scorer_(std::move(scorer)), policy_(std::move(policy)) {}
+  PrefillNeeds prefill_needs() const override { return scorer_.needs; }
+  KeepSets compress_prefill(const LayerView& v) override {
+    if (v.n_kept >= v.n_context) return {};
+    Scores s = scorer_.score(v);
+    KVB_CHECK(int64_t(s.size()) == v.cache->n_kv_heads(), "scorer returned {} heads, the cache has {}", s.size(),
+              v.cache->n_kv_heads());
+    for (size_t h = 0; h < s.size(); ++h)
+      KVB_CHECK(int64_t(s[h].size()) == v.cache->head(v.layer, int(h)).size(),
+                "scorer returned {} scores for layer {} head {}, which holds {} entries", s[h].size(), v.layer, h,
+                v.cache->head(v.layer, int(h)).size());
+    return policy_.select(v, s);
+  }
+
+ private:
+  Scorer scorer_;
+  BudgetPolicy policy_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_scored_method(Scorer scorer, BudgetPolicy policy) {
+  return std::make_unique<ScoredMethod>(std::move(scorer), std::move(policy));
+}
+
+std::vector<std::vector<float>> window_attention(const LayerView& v, int window) {
+  const ModelConfig& c = *v.config;
+  const int Hq = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim, group = Hq / Hkv;
+  KVB_CHECK(window <= v.window && v.window_queries, "layer {}: window attention over {} queries, {} recorded",
+            v.layer, window, v.window);
+  const float* q0 = v.window_queries + int64_t(v.window - window) * Hq * D;  // last `window` rows
+  const float scale = 1.0f / std::sqrt(float(D));
+  std::vector<std::vector<float>> out(static_cast<size_t>(Hq));
+  for (int qh = 0; qh < Hq; ++qh) {
+    const HeadCache& h = v.cache->head(v.layer, qh / group);
+    const int64_t T = h.size();
+    std::vector<float>& a = out[size_t(qh)];
+    a.assign(size_t(window * T), 0.0f);
+    for (int i = 0; i < window; ++i) {
+      const float* q = q0 + int64_t(i) * Hq * D + int64_t(qh) * D;
+      float* row = a.data() + int64_t(i) * T;
+      const int64_t visible = T - window + i + 1;  // causal inside the window
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < visible; ++j) {
+        row[j] = cpu::dot(q, h.keys.data() + j * D, D) * scale;
+        mx = std::max(mx, row[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < visible; ++j) {
+        row[j] = std::exp(row[j] - mx);
+        sum += row[j];
+      }
+      const float inv = float(1.0 / sum);
+      for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+    }
+  }
+  return out;
+}
+
+std::vector<std::vector<float>> mean_over_window(const std::vector<std::vector<float>>& attn, int window,
+                                                 int64_t n_cols) {
+  std::vector<std::vector<float>> out(attn.size(), std::vector<float>(size_t(n_cols), 0.0f));
+  for (size_t qh = 0; qh < attn.size(); ++qh) {
+    const int64_t T = int64_t(attn[qh].size()) / window;
+    for (int64_t j = 0; j < n_cols; ++j) {
+      float m = 0;
+      for (int i = 0; i < window; ++i) m += attn[qh][size_t(i * T + j)];
+      out[qh][size_t(j)] = m / float(window);
+    }
+  }
+  return out;
+}
+
+Scores mean_over_group(const std::vector<std::vector<float>>& per_query_head, int n_kv_heads) {
+  const int n_heads = int(per_query_head.size()), group = n_heads / n_kv_heads;
+  const size_t T = per_query_head.empty() ? 0 : per_query_head[0].size();
+  Scores s(size_t(n_kv_heads), std::vector<float>(T, 0.0f));
+  for (int kh = 0; kh < n_kv_heads; ++kh)
+    for (size_t j = 0; j < T; ++j) {
+      float m = 0;
+      for (int g = 0; g < group; ++g) m += per_query_head[size_t(kh * group + g)][j];
+      s[size_t(kh)][j] = m / float(group);
+    }
+  return s;
+}
+
+std::vector<float> avg_pool1d_same(const std::vector<float>& x, int kernel) {
+  const int64_t n = int64_t(x.size()), pad = kernel / 2, out_n = n + 2 * pad - kernel + 1;
+  std::vector<float> out(size_t(std::max<int64_t>(out_n, 0)));
+  for (int64_t i = 0; i < out_n; ++i) {
+    float acc = 0;
+    for (int k = 0; k < kernel; ++k) {
+      int64_t j = i - pad + k;
+      if (j >= 0 && j < n) acc += x[size_t(j)];
+    }
+    out[size_t(i)] = acc / float(kernel);
+  }
+  return out;
+}
+
+std::vector<float> max_pool1d_same(const std::vector<float>& x, int kernel) {
+  const int64_t n = int64_t(x.size()), pad = kernel / 2, out_n = n + 2 * pad - kernel + 1;
+  std::vector<float> out(size_t(std::max<int64_t>(out_n, 0)));
+  for (int64_t i = 0; i < out_n; ++i) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int k = 0; k < kernel; ++k) {
+      int64_t j = i - pad + k;
+      if (j >= 0 && j < n) m = std::max(m, x[size_t(j)]);
+    }
+    out[size_t(i)] = m;
+  }
+  return out;
+}
+
+float max_score(const Scores& s) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (const auto& h : s)
+    for (float x : h) m = std::max(m, x);
+  return m;
+}
+
+}  // namespace kvb

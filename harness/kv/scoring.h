@@ -1,0 +1,50 @@
+// Building blocks of scorer-based methods (kvpress's ScorerPress split): a scorer writes one
+// importance score per cached entry and KV head; a budget policy turns scores into keep sets.
+// docs/kvpress-notes.md gives the kvpress formulas these follow; tests/test_methods_*.cpp.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "kv/method.h"
+
+namespace kvb {
+
+// How many entries each head of a layer keeps and which ones, given the layer's scores.
+struct BudgetPolicy {
+  std::function<KeepSets(const LayerView&, const Scores&)> select;
+};
+
+// Top-k per head: the k largest scores, ties broken towards the lower index (the order
+// torch.topk returns on CPU, docs/kvpress-notes.md); result sorted ascending.
+std::vector<int32_t> top_k_indices(const std::vector<float>& scores, int64_t k);
+KeepSets top_k_per_head(const Scores& scores, int64_t k);
+
+// Uniform policy: every head keeps v.n_kept entries.
+BudgetPolicy uniform_budget();
+
+// A Method made of a scorer and a budget policy, applied once after the compressed prefill.
+std::unique_ptr<Method> make_scored_method(Scorer scorer, BudgetPolicy policy);
+
+// ---- helpers shared by scorers -------------------------------------------------------------
+
+// Softmax attention of the last W prefilled queries over all T entries of each query head, with
+// the causal mask inside the window (query i of the window sees entries up to T - W + i):
+// returns [Hq][W][T]. Requires every entry of the layer to still be cached (prefill).
+std::vector<std::vector<float>> window_attention(const LayerView& v, int window);
+
+// Mean over the window queries: [Hq][W][T] -> [Hq][n_cols] (the first n_cols columns).
+std::vector<std::vector<float>> mean_over_window(const std::vector<std::vector<float>>& attn, int window,
+                                                 int64_t n_cols);
+// Mean over the query heads of each GQA group: [Hq][T] -> [Hkv][T].
+Scores mean_over_group(const std::vector<std::vector<float>>& per_query_head, int n_kv_heads);
+
+// torch.nn.functional.avg_pool1d(x, kernel, stride=1, padding=kernel/2) with zero padding counted.
+std::vector<float> avg_pool1d_same(const std::vector<float>& x, int kernel);
+std::vector<float> max_pool1d_same(const std::vector<float>& x, int kernel);
+
+// The largest score over every head (kvpress pads the observation window with it).
+float max_score(const Scores& s);
+
+}  // namespace kvb

@@ -1,0 +1,46 @@
+// adakv: head-wise adaptive budgets over any scorer (Feng et al. 2024, arXiv:2407.11550; kvpress
+// AdaKVPress): each head first secures alpha_safeguard * n_kept of its best entries, then the layer's
+// total budget Hkv * n_kept goes to the best remaining scores across all heads.
+// `kvbench eval --method adakv --param scorer=snapkv --ratio 0.5`.
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "core/error.h"
+#include "kv/scoring.h"
+
+namespace kvb {
+namespace {
+
+BudgetPolicy adakv_budget(double alpha) {
+  return {[alpha](const LayerView& v, const Scores& scores) {
+    Scores s = scores;
+    const int64_t H = int64_t(s.size()), T = int64_t(s[0].size());
+    const int64_t n_safe = int64_t(double(v.n_kept) * alpha);
+    for (auto& row : s)
+      for (int32_t j : top_k_indices(row, n_safe)) row[size_t(j)] = std::numeric_limits<float>::max();
+    // Drop the H * (T - n_kept) lowest scores over the flattened [H, T] layer (ties: the higher
+    // flat index is dropped first, i.e. the lower flat index is kept).
+    std::vector<float> flat;
+    flat.reserve(size_t(H * T));
+    for (const auto& row : s) flat.insert(flat.end(), row.begin(), row.end());
+    std::vector<int32_t> kept_flat = top_k_indices(flat, H * v.n_kept);
+    KeepSets keep(static_cast<size_t>(H));
+    for (int32_t f : kept_flat) keep[size_t(f / T)].push_back(int32_t(f % T));
+    return keep;
+  }};
+}
+
+KVB_REGISTER_METHOD(adakv, 1, "AdaKV: Feng et al. 2024, arXiv:2407.11550 (kvpress AdaKVPress)",
+                    "scorer=any (param scorer), budget=head-adaptive, schedule=prefill",
+                    {{"scorer", "snapkv", "the scorer method whose scores are redistributed"},
+                     {"alpha_safeguard", "0.2", "fraction of the uniform budget every head keeps for sure"}},
+                    [](const MethodContext& ctx) {
+                      const double alpha = ctx.params.get_double("alpha_safeguard");
+                      KVB_CHECK(alpha >= 0.0 && alpha <= 1.0, "adakv: alpha_safeguard {} is outside [0, 1]", alpha);
+                      return make_scored_method(make_wrapped_scorer(ctx), adakv_budget(alpha));
+                    },
+                    nullptr, true);
+
+}  // namespace
+}  // namespace kvb

@@ -1,0 +1,35 @@
+// tova: the last prompt query's attention averaged over all query heads, one score shared by every
+// KV head; the last token is always kept (Oren et al. 2024, arXiv:2401.06104; kvpress TOVAPress).
+// `kvbench eval --method tova --ratio 0.5`.
+#include "core/error.h"
+#include "kv/scoring.h"
+
+namespace kvb {
+namespace {
+
+Scorer tova_scorer(const MethodContext&) {
+  return {{1, false}, [](const LayerView& v) {
+            const ModelConfig& c = *v.config;
+            const int64_t T = v.cache->head(v.layer, 0).size();
+            KVB_CHECK(T > 1, "tova: layer {} holds {} entries; it needs at least 2", v.layer, T);
+            auto attn = window_attention(v, 1);  // [Hq][1][T]
+            std::vector<float> mean(size_t(T - 1), 0.0f);
+            for (int j = 0; j < T - 1; ++j) {
+              float m = 0;
+              for (int qh = 0; qh < c.n_heads; ++qh) m += attn[size_t(qh)][size_t(j)];
+              mean[size_t(j)] = m / float(c.n_heads);
+            }
+            Scores s(size_t(c.n_kv_heads), mean);
+            const float keep_last = max_score(s);
+            for (auto& row : s) row.push_back(keep_last);
+            return s;
+          }};
+}
+
+KVB_REGISTER_METHOD(tova, 1, "TOVA: Oren et al. 2024, arXiv:2401.06104 (kvpress TOVAPress)",
+                    "scorer=last query's attention, head-averaged, budget=uniform, schedule=prefill", {},
+                    [](const MethodContext& ctx) { return make_scored_method(tova_scorer(ctx), uniform_budget()); },
+                    tova_scorer);
+
+}  // namespace
+}  // namespace kvb

@@ -1,0 +1,242 @@
+// Contract tests run over every registered method on the tiny random Llama (GQA) checkpoint:
+// budgets are respected, resident KV bytes match the analytic size, decisions are deterministic,
+// a budget covering the context reproduces full attention bit for bit, and protected tokens stay.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <map>
+#include <set>
+
+#include "datasets/random.h"
+#include "eval/runner.h"
+#include "kv/method.h"
+#include "model/checkpoint.h"
+#include "test_util.h"
+
+namespace kvb {
+namespace {
+
+struct TinyModel {
+  Checkpoint ck;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<Transformer> model;
+  TinyModel() : ck(load_checkpoint(test::golden_dir() / "tiny" / "llama_gqa")) {
+    tok = make_tokenizer(ck.tokenizer);
+    model = std::make_unique<Transformer>(ck.config, ck.weights, RunnerOptions{32});
+  }
+};
+
+TinyModel& tiny() {
+  static TinyModel m;
+  return m;
+}
+
+std::vector<int32_t> random_ids(uint64_t seed, int n) {
+  Rng rng(seed);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& t : ids) t = int32_t(1 + rng.below(300));
+  return ids;
+}
+
+struct Outcome {
+  std::vector<int32_t> tokens;
+  std::vector<float> first_logits;
+  std::vector<std::vector<std::vector<int32_t>>> positions;  // [L][Hkv] after compression
+  CaseResult stats;
+};
+
+Outcome run(const MethodSpec& spec, int n_context = 160, int n_question = 8, int n_new = 6) {
+  TinyModel& m = tiny();
+  std::vector<int32_t> ctx = random_ids(7, n_context), q = random_ids(8, n_question);
+  Outcome o;
+  CompressedPrefill p = prefill_with_method(*m.model, spec, ctx, q, n_new, o.stats);
+  o.first_logits = p.logits.data;
+  const KVCache& c = p.cache;
+  for (int l = 0; l < c.n_layers(); ++l) {
+    o.positions.emplace_back();
+    for (int h = 0; h < c.n_kv_heads(); ++h) {
+      // The compressed part's entries (the question, prefilled afterwards, is not part of it).
+      std::vector<int32_t> pos;
+      for (int32_t x : c.head(l, h).positions)
+        if (x < o.stats.context_tokens) pos.push_back(x);
+      o.positions.back().push_back(pos);
+    }
+  }
+  GenerationOptions opt;
+  opt.max_new_tokens = n_new;
+  opt.stop_at_end_of_generation = false;
+  o.tokens = generate_with_method(*m.model, p, *m.tok, opt, o.stats).tokens;
+  return o;
+}
+
+// Parameters a method needs to run on the tiny model (short context: small windows).
+Params tiny_params(const std::string& id) {
+  Params p;
+  const MethodInfo& info = find_method(id);
+  for (const auto& s : info.params) {
+    if (s.name == "window") p.set("window", "16");
+    if (s.name == "n_sink") p.set("n_sink", "4");
+  }
+  if (info.wraps_scorer) p.set("window", "16");
+  return p;
+}
+
+std::vector<std::string> method_ids() {
+  std::vector<std::string> ids;
+  for (const MethodInfo* m : list_methods()) ids.push_back(m->id);
+  return ids;
+}
+
+class MethodContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  MethodSpec spec(double ratio, bool query_aware = false) const {
+    MethodSpec s;
+    s.id = GetParam();
+    s.params = tiny_params(s.id);
+    s.compression_ratio = ratio;
+    s.query_aware = query_aware;
+    return s;
+  }
+};
+
+// How many entries each (layer, head) must hold after compression at n_kept per head: the
+// analytic expectation per method family (methods/README.md).
+void check_budget(const std::string& id, const Outcome& o, int64_t n_context, int64_t n_kept, int n_kv_heads) {
+  int64_t total = 0;
+  for (size_t l = 0; l < o.positions.size(); ++l) {
+    int64_t layer_total = 0;
+    for (const auto& h : o.positions[l]) layer_total += int64_t(h.size());
+    total += layer_total;
+    if (id == "adakv") {
+      EXPECT_EQ(layer_total, n_kv_heads * n_kept) << "layer " << l;
+    } else if (id == "pyramidkv") {
+      for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
+    } else if (id == "full") {
+      for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_context);
+    } else {
+      for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
+    }
+  }
+  EXPECT_EQ(total, o.stats.kept_tokens);
+}
+
+TEST_P(MethodContract, BudgetRespectedAndBytesFreed) {
+  const ModelConfig& c = tiny().ck.config;
+  for (double ratio : {0.25, 0.5, 0.75}) {
+    Outcome o = run(spec(ratio));
+    const int64_t T = 160, n_kept = int64_t(double(T) * (1.0 - ratio));
+    check_budget(GetParam(), o, T, n_kept, c.n_kv_heads);
+    // Resident bytes right after compression: exactly the kept entries (fp32 K and V + position).
+    const size_t per_entry = 2 * size_t(c.head_dim) * sizeof(float) + sizeof(int32_t);
+    const size_t expected = size_t(o.stats.kept_tokens) * per_entry;
+    EXPECT_EQ(o.stats.kv_resident_bytes, expected) << "ratio " << ratio;
+    EXPECT_EQ(o.stats.kv_nominal_bytes, size_t(T) * size_t(c.n_layers * c.n_kv_heads) * per_entry);
+    RecordProperty("ratio_" + std::to_string(int(ratio * 100)) + "_resident_bytes", int(o.stats.kv_resident_bytes));
+    std::printf("[ %s ratio %.2f ] resident %zu B (analytic %zu B), nominal %zu B\n", GetParam().c_str(), ratio,
+                o.stats.kv_resident_bytes, expected, o.stats.kv_nominal_bytes);
+  }
+}
+
+TEST_P(MethodContract, DeterministicAndSeeded) {
+  Outcome a = run(spec(0.5)), b = run(spec(0.5));
+  EXPECT_EQ(a.positions, b.positions);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.first_logits, b.first_logits);
+}
+
+TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
+  MethodSpec full;
+  Outcome ref = run(full);
+  for (bool query_aware : {false, true}) {
+    MethodSpec s = spec(0.0, query_aware);
+    s.token_budget = 160 + 8;  // >= every compressed part
+    Outcome o = run(s);
+    EXPECT_EQ(o.first_logits, ref.first_logits) << "query_aware " << query_aware;  // bit for bit
+    EXPECT_EQ(o.tokens, ref.tokens);
+    s.token_budget = 0;  // ratio 0 too
+    Outcome z = run(s);
+    EXPECT_EQ(z.first_logits, ref.first_logits);
+  }
+}
+
+TEST_P(MethodContract, QueryAwareCompressesTheQuestionToo) {
+  Outcome o = run(spec(0.5, true));
+  EXPECT_EQ(o.stats.context_tokens, 168);
+  if (GetParam() != "full" && GetParam() != "pyramidkv" && GetParam() != "adakv")
+    for (const auto& layer : o.positions)
+      for (const auto& h : layer) EXPECT_EQ(int64_t(h.size()), 84);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMethods, MethodContract, ::testing::ValuesIn(method_ids()),
+                         [](const auto& info) { return info.param; });
+
+// Protected tokens: sinks and recent windows stay where the method's paper says they do.
+TEST(MethodProtection, StreamingLlmKeepsSinksAndRecent) {
+  MethodSpec s;
+  s.id = "streaming_llm";
+  s.compression_ratio = 0.75;
+  Outcome o = run(s);
+  std::vector<int32_t> expected = {0, 1, 2, 3};
+  for (int32_t p = 160 - (40 - 4); p < 160; ++p) expected.push_back(p);
+  for (const auto& layer : o.positions)
+    for (const auto& h : layer) EXPECT_EQ(h, expected);
+}
+
+TEST(MethodProtection, SnapKvAndTovaKeepTheirObservationWindow) {
+  for (const char* id : {"snapkv", "tova", "pyramidkv"}) {
+    MethodSpec s;
+    s.id = id;
+    s.params = tiny_params(id);
+    s.compression_ratio = 0.75;
+    Outcome o = run(s);
+    const int window = std::string(id) == "tova" ? 1 : 16;
+    for (const auto& layer : o.positions)
+      for (const auto& h : layer) {
+        std::set<int32_t> kept(h.begin(), h.end());
+        for (int32_t p = 160 - window; p < 160; ++p) EXPECT_TRUE(kept.count(p)) << id << " dropped window token " << p;
+      }
+  }
+}
+
+TEST(MethodRegistry, UnknownIdsAndParametersAreClearErrors) {
+  const ModelConfig& c = tiny().ck.config;
+  MethodSpec s;
+  s.id = "snapkvv";
+  try {
+    make_method(s, c);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'snapkv'"), std::string::npos) << e.what();
+  }
+  s.id = "snapkv";
+  s.params.set("windw", "3");
+  try {
+    make_method(s, c);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'window'"), std::string::npos) << e.what();
+  }
+  s.params = {};
+  s.compression_ratio = 1.0;
+  EXPECT_THROW(make_method(s, c), Error);
+  s.compression_ratio = 0.5;
+  s.token_budget = 10;
+  EXPECT_THROW(make_method(s, c), Error);
+}
+
+TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {
+  MethodSpec s;
+  s.id = "adakv";
+  s.params.set("scorer", "knorm");
+  s.compression_ratio = 0.5;
+  Outcome o = run(s);
+  EXPECT_EQ(o.stats.kept_tokens, 2 * 2 * 80);
+  s.params.set("scorer", "full");
+  EXPECT_THROW(run(s), Error);  // not a scorer
+  s.params.set("scorer", "snapkv");
+  s.params.set("kernel_size", "3");
+  EXPECT_NO_THROW(run(s));
+}
+
+}  // namespace
+}  // namespace kvb
