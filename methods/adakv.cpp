@@ -16,17 +16,21 @@ BudgetPolicy adakv_budget(double alpha) {
   return {[alpha](const LayerView& v, const Scores& scores) {
     Scores s = scores;
     const int64_t H = int64_t(s.size()), T = int64_t(s[0].size());
-    const int64_t n_safe = int64_t(double(v.n_kept) * alpha);
+    int64_t n_safe = int64_t(double(v.n_kept) * alpha);
+    if (alpha > 0.0) n_safe = v.n_kept > 0 ? std::max<int64_t>(1, n_safe) : 0;
     for (auto& row : s)
-      for (int32_t j : top_k_indices(row, n_safe)) row[size_t(j)] = std::numeric_limits<float>::max();
-    // Drop the H * (T - n_kept) lowest scores over the flattened [H, T] layer (ties: the higher
-    // flat index is dropped first, i.e. the lower flat index is kept).
-    std::vector<float> flat;
-    flat.reserve(size_t(H * T));
-    for (const auto& row : s) flat.insert(flat.end(), row.begin(), row.end());
-    std::vector<int32_t> kept_flat = top_k_indices(flat, H * v.n_kept);
+      for (int32_t j : torch_topk_order(row, n_safe)) row[size_t(j)] = std::numeric_limits<float>::max();
+    // Prune the H * (T - n_kept) smallest scores of the head-major flattened layer, found as
+    // kvpress finds them: torch.topk of the negated scores (its tie rule included).
+    std::vector<float> neg;
+    neg.reserve(size_t(H * T));
+    for (const auto& row : s)
+      for (float x : row) neg.push_back(-x);
+    std::vector<char> pruned(size_t(H * T), 0);
+    for (int32_t f : torch_topk_order(neg, H * (T - v.n_kept))) pruned[size_t(f)] = 1;
     KeepSets keep(static_cast<size_t>(H));
-    for (int32_t f : kept_flat) keep[size_t(f / T)].push_back(int32_t(f % T));
+    for (int64_t f = 0; f < H * T; ++f)
+      if (!pruned[size_t(f)]) keep[size_t(f / T)].push_back(int32_t(f % T));
     return keep;
   }};
 }

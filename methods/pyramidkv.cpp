@@ -1,6 +1,7 @@
 // pyramidkv: SnapKV scores with pyramid-shaped per-layer budgets, lower layers keeping more
 // (Cai et al. 2024, arXiv:2406.02069; kvpress PyramidKVPress's budget formula, docs/kvpress-notes.md).
 // `kvbench eval --method pyramidkv --ratio 0.5 --param beta=20`.
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -9,16 +10,20 @@
 namespace kvb {
 namespace {
 
-// Entries kept per head in `layer` for a compressed part of T tokens.
-int64_t pyramid_layer_budget(int layer, int n_layers, int64_t T, double ratio, int64_t n_kept_uniform, int window,
-                             double beta) {
-  const double max_capacity_prompt = double(window) + double(T) * (1.0 - ratio);
-  const double min_num = (max_capacity_prompt - window) / beta;
-  const double max_num = (max_capacity_prompt - window) * 2.0 - min_num;
-  if (!(double(T) >= max_num && max_num >= min_num && min_num >= window) || n_layers < 2)
-    return n_kept_uniform;  // kvpress falls back to SnapKV's uniform budget
-  const double steps = (max_num - min_num) / double(n_layers - 1);
-  return int64_t(std::llround(max_num - double(layer) * steps));
+// Entries kept per head in `layer` for a compressed part of T tokens (kvpress PyramidKVPress's
+// get_layer_budget; Python's round() is half-to-even, which std::nearbyint gives by default).
+int64_t pyramid_layer_budget(int layer, int n_layers, int64_t T, double ratio, int window, double beta) {
+  const double cap = double(window) + double(T) * (1.0 - ratio);
+  double min_num = (cap - window) / beta;
+  double max_num = (cap - window) * 2.0 - min_num;
+  if (max_num >= double(T - window)) {
+    max_num = double(T - window);
+    min_num = (cap - window) * 2.0 - max_num;
+  }
+  if (!(double(T) >= max_num && max_num >= min_num && min_num >= window))
+    return std::max<int64_t>(1, int64_t(std::nearbyint(double(T) * (1.0 - ratio))));  // uniform fallback
+  const double steps = n_layers > 1 ? (max_num - min_num) / double(n_layers - 1) : 0.0;
+  return int64_t(std::nearbyint(max_num - double(layer) * steps));
 }
 
 KVB_REGISTER_METHOD(pyramidkv, 1, "PyramidKV: Cai et al. 2024, arXiv:2406.02069 (kvpress PyramidKVPress)",
@@ -36,7 +41,7 @@ KVB_REGISTER_METHOD(pyramidkv, 1, "PyramidKV: Cai et al. 2024, arXiv:2406.02069 
                         const int64_t T = v.n_context;
                         // With a token budget, the equivalent ratio drives the pyramid.
                         const double r = ratio > 0.0 ? ratio : 1.0 - double(v.n_kept) / double(T);
-                        const int64_t k = pyramid_layer_budget(v.layer, n_layers, T, r, v.n_kept, window, beta);
+                        const int64_t k = pyramid_layer_budget(v.layer, n_layers, T, r, window, beta);
                         return top_k_per_head(s, k);
                       }};
                       return make_scored_method(snapkv_scorer(ctx), pyramid);

@@ -22,7 +22,7 @@ Scorer snapkv_scorer(const MethodContext& ctx) {
             auto per_head = mean_over_window(attn, window, T - window);
             for (auto& row : per_head) row = avg_pool1d_same(row, kernel);
             Scores s = mean_over_group(per_head, c.n_kv_heads);
-            const float keep_window = max_score(s);  // the window outranks (or ties) every entry
+            const float keep_window = max_score(s) + 1.0f;  // the window outranks every entry
             for (auto& row : s) row.resize(size_t(T), keep_window);
             return s;
           }};

@@ -20,7 +20,7 @@ Scorer tova_scorer(const MethodContext&) {
               mean[size_t(j)] = m / float(c.n_heads);
             }
             Scores s(size_t(c.n_kv_heads), mean);
-            const float keep_last = max_score(s);
+            const float keep_last = max_score(s) + 1.0f;
             for (auto& row : s) row.push_back(keep_last);
             return s;
           }};

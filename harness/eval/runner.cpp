@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "backends/cpu/ops.h"
 #include "core/timer.h"
 #include "datasets/random.h"
 #include "eval/prompt.h"
@@ -26,6 +27,15 @@ class PrefillRecorder final : public ForwardObserver {
     queries_.assign(size_t(c.n_layers), std::vector<float>(size_t(window_ * qd_)));
     positions_.assign(size_t(c.n_layers), std::vector<int32_t>(size_t(window_)));
     if (needs.attention_mass) mass_.assign(size_t(c.n_layers), {});
+    if (needs.query_stats_from >= 0) {
+      stats_.assign(size_t(c.n_layers), {});
+      for (auto& st : stats_) {
+        st.sum.assign(size_t(qd_), 0.0);
+        if (needs.query_covariance) st.outer.assign(size_t(qd_ * c.head_dim), 0.0);
+      }
+      inv_freq_ = cpu::rope_inv_freq(c);
+    }
+    config_ = &c;
   }
   bool wants_attention_mass(int layer) const override { return needs_.attention_mass; }
   void on_layer(const LayerObservation& obs) override {
@@ -39,6 +49,7 @@ class PrefillRecorder final : public ForwardObserver {
       positions_[l][size_t(r)] = obs.positions[i];
     }
     row_[l] += obs.n;
+    if (needs_.query_stats_from >= 0) accumulate_query_stats(obs);
     if (obs.attn_mass) {
       auto& m = mass_[l];
       m.resize(obs.attn_mass->size());
@@ -58,11 +69,38 @@ class PrefillRecorder final : public ForwardObserver {
     v.window_queries = window_ > 0 ? queries_[size_t(layer)].data() : nullptr;
     v.window_positions = window_ > 0 ? positions_[size_t(layer)].data() : nullptr;
     v.attn_mass = needs_.attention_mass ? &mass_[size_t(layer)] : nullptr;
+    v.query_stats = needs_.query_stats_from >= 0 ? &stats_[size_t(layer)] : nullptr;
     v.n_context = n_tokens_;
     return v;
   }
 
  private:
+  // Pre-RoPE queries (the post-RoPE ones rotated back by their position) summed, and their outer
+  // products when asked for.
+  void accumulate_query_stats(const LayerObservation& obs) {
+    const int64_t Hq = config_->n_heads, D = config_->head_dim;
+    QueryStats& st = stats_[size_t(obs.layer)];
+    std::vector<float> q(static_cast<size_t>(qd_));
+    for (int64_t i = 0; i < obs.n; ++i) {
+      if (obs.positions[i] < needs_.query_stats_from) continue;
+      std::copy(obs.queries + i * qd_, obs.queries + (i + 1) * qd_, q.begin());
+      const int32_t back = -obs.positions[i];
+      cpu::rope(q.data(), 1, Hq, D, qd_, &back, inv_freq_, config_->rope_neox);
+      ++st.n;
+      for (int64_t k = 0; k < qd_; ++k) st.sum[size_t(k)] += q[size_t(k)];
+      if (st.outer.empty()) continue;
+      for (int64_t h = 0; h < Hq; ++h) {
+        const float* qh = q.data() + h * D;
+        double* o = st.outer.data() + h * D * D;
+        for (int64_t a = 0; a < D; ++a)
+          for (int64_t b = 0; b < D; ++b) o[a * D + b] += double(qh[a]) * double(qh[b]);
+      }
+    }
+  }
+
+  const ModelConfig* config_ = nullptr;
+  std::vector<QueryStats> stats_;  // [L]
+  std::vector<float> inv_freq_;
   PrefillNeeds needs_;
   int64_t n_tokens_;
   int window_ = 0;

@@ -42,7 +42,34 @@ void KVCache::keep(int layer, int kv_head, std::span<const int32_t> indices) {
     std::memcpy(out.values.data() + i * D, h.values.data() + indices[i] * D, D * sizeof(float));
     out.positions[i] = h.positions[indices[i]];
   }
+  out.zeroed_key_channels = std::move(h.zeroed_key_channels);
   h = std::move(out);  // the old buffers are freed here
+}
+
+std::vector<int32_t> HeadCache::key_channels(int head_dim) const {
+  std::vector<int32_t> out;
+  size_t z = 0;
+  for (int32_t c = 0; c < head_dim; ++c) {
+    if (z < zeroed_key_channels.size() && zeroed_key_channels[z] == c) {
+      ++z;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+void KVCache::zero_key_channels(int layer, int kv_head, std::span<const int32_t> channels) {
+  HeadCache& h = head(layer, kv_head);
+  int32_t prev = -1;
+  for (int32_t c : channels) {
+    KVB_CHECK(c > prev && c < head_dim_, "KV cache: key channel {} of layer {} head {} out of order or range", c, layer,
+              kv_head);
+    prev = c;
+  }
+  for (int64_t j = 0; j < h.size(); ++j)
+    for (int32_t c : channels) h.keys[size_t(j * head_dim_ + c)] = 0.0f;
+  h.zeroed_key_channels.assign(channels.begin(), channels.end());
 }
 
 void KVCache::reserve(int64_t n_tokens) {

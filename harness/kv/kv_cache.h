@@ -13,7 +13,10 @@ struct HeadCache {
   std::vector<float> keys;         // [T, D] post-RoPE
   std::vector<float> values;       // [T, D]
   std::vector<int32_t> positions;  // [T] original position of each cached token
+  std::vector<int32_t> zeroed_key_channels;  // key channels a method pruned (think), ascending
   int64_t size() const { return int64_t(positions.size()); }
+  // The key channels still carrying data: every channel but the zeroed ones.
+  std::vector<int32_t> key_channels(int head_dim) const;
 };
 
 class KVCache {
@@ -35,6 +38,9 @@ class KVCache {
   // Keeps only the tokens at `indices` (strictly increasing indices into the head's current
   // contents) and releases the memory of the others.
   void keep(int layer, int kv_head, std::span<const int32_t> indices);
+  // Zeroes `channels` (ascending) of every key the head holds now (ThinK's channel pruning, as kvpress
+  // applies it: keys appended later keep all channels).
+  void zero_key_channels(int layer, int kv_head, std::span<const int32_t> channels);
   // Reserves room for `n_tokens` per head (avoids reallocation during a long prefill).
   void reserve(int64_t n_tokens);
   // Reserves room for `n_tokens` more per head than each head holds now.

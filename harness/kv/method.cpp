@@ -43,8 +43,9 @@ Scorer make_wrapped_scorer(const MethodContext& ctx) {
 }
 
 int64_t MethodContext::kept_for(int64_t n) const {
-  int64_t k = token_budget > 0 ? token_budget : int64_t(double(n) * (1.0 - compression_ratio));
-  return std::clamp<int64_t>(k, 0, n);
+  if (token_budget > 0) return std::min(token_budget, n);
+  // kvpress compute_n_kept: max(1, int(T * (1 - r))).
+  return std::clamp<int64_t>(std::max<int64_t>(1, int64_t(double(n) * (1.0 - compression_ratio))), 0, n);
 }
 
 void register_method(MethodInfo info) {

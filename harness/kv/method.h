@@ -34,6 +34,15 @@ using KeepSets = std::vector<std::vector<int32_t>>;  // [Hkv][kept]
 struct PrefillNeeds {
   int window = 0;               // queries of the last `window` prefilled tokens, per layer
   bool attention_mass = false;  // attention every cached entry received from all prefilled queries
+  int query_stats_from = -1;    // >= 0: statistics of the pre-RoPE queries at positions >= this
+  bool query_covariance = false;  // ... including their second moments
+};
+
+// Running statistics of one layer's pre-RoPE queries (expected_attention), per query head.
+struct QueryStats {
+  int64_t n = 0;                // queries accumulated
+  std::vector<double> sum;      // [Hq, D]
+  std::vector<double> outer;    // [Hq, D, D] sum of q q^T (empty unless covariance was asked for)
 };
 
 // What a method sees of one layer right after the compressed prefill (or a decode step).
@@ -46,6 +55,7 @@ struct LayerView {
   const int32_t* window_positions = nullptr;  // [W]
   int window = 0;                          // W (<= requested: fewer tokens may exist)
   const std::vector<std::vector<float>>* attn_mass = nullptr;  // [Hq][T] or null
+  const QueryStats* query_stats = nullptr;  // when PrefillNeeds::query_stats_from >= 0
   int64_t n_context = 0;                   // tokens in the compressed part (T before compression)
   int64_t n_kept = 0;                      // the per-head budget the spec asks for (uniform)
 };
@@ -83,7 +93,7 @@ struct MethodContext {
   uint64_t seed = 0;
   const ModelConfig* config = nullptr;
   // Tokens kept per head for a compressed part of n tokens: token_budget if set, else
-  // int(n * (1 - ratio)) (kvpress), clamped to [0, n].
+  // max(1, int(n * (1 - ratio))) (kvpress's compute_n_kept), at most n.
   int64_t kept_for(int64_t n) const;
 };
 

@@ -11,14 +11,30 @@
 
 namespace kvb {
 
+std::vector<int32_t> torch_topk_order(const std::vector<float>& x, int64_t k) {
+  const int64_t n = int64_t(x.size());
+  k = std::clamp<int64_t>(k, 0, n);
+  if (k == 0) return {};
+  // ATen's CPU top-k (TopKImpl.h): (value, index) pairs in index order, a comparator on values only,
+  // partial_sort when k * 64 <= n, else nth_element then a sort of the first k - 1.
+  std::vector<std::pair<double, int64_t>> q(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) q[size_t(j)] = {double(x[size_t(j)]), j};
+  auto cmp = [](const std::pair<double, int64_t>& a, const std::pair<double, int64_t>& b) {
+    return (std::isnan(a.first) && !std::isnan(b.first)) || a.first > b.first;
+  };
+  if (k * 64 <= n) {
+    std::partial_sort(q.begin(), q.begin() + k, q.end(), cmp);
+  } else {
+    std::nth_element(q.begin(), q.begin() + (k - 1), q.end(), cmp);
+    std::sort(q.begin(), q.begin() + (k - 1), cmp);
+  }
+  std::vector<int32_t> out(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) out[size_t(i)] = int32_t(q[size_t(i)].second);
+  return out;
+}
+
 std::vector<int32_t> top_k_indices(const std::vector<float>& scores, int64_t k) {
-  const int64_t T = int64_t(scores.size());
-  k = std::clamp<int64_t>(k, 0, T);
-  std::vector<int32_t> idx(static_cast<size_t>(T));
-  std::iota(idx.begin(), idx.end(), 0);
-  auto better = [&](int32_t a, int32_t b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), better);
-  idx.resize(size_t(k));
+  std::vector<int32_t> idx = torch_topk_order(scores, k);
   std::sort(idx.begin(), idx.end());
   return idx;
 }

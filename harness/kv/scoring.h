@@ -16,8 +16,10 @@ struct BudgetPolicy {
   std::function<KeepSets(const LayerView&, const Scores&)> select;
 };
 
-// Top-k per head: the k largest scores, ties broken towards the lower index (the order
-// torch.topk returns on CPU, docs/kvpress-notes.md); result sorted ascending.
+// torch.topk(x, k).indices on CPU, in torch's output order, ties included: a replica of ATen's
+// algorithm over libstdc++ (docs/kvpress-notes.md §1). Ties are NOT broken by index.
+std::vector<int32_t> torch_topk_order(const std::vector<float>& x, int64_t k);
+// The same set, sorted ascending (what the KV cache keeps).
 std::vector<int32_t> top_k_indices(const std::vector<float>& scores, int64_t k);
 KeepSets top_k_per_head(const Scores& scores, int64_t k);
 
@@ -44,7 +46,7 @@ Scores mean_over_group(const std::vector<std::vector<float>>& per_query_head, in
 std::vector<float> avg_pool1d_same(const std::vector<float>& x, int kernel);
 std::vector<float> max_pool1d_same(const std::vector<float>& x, int kernel);
 
-// The largest score over every head (kvpress pads the observation window with it).
+// The largest score over every head (kvpress pads observation windows / sinks with it + 1).
 float max_score(const Scores& s);
 
 }  // namespace kvb
