@@ -78,6 +78,11 @@ Params tiny_params(const std::string& id) {
     if (s.name == "n_sink") p.set("n_sink", "4");
   }
   if (info.wraps_scorer) p.set("window", "16");
+  if (id == "duo_attention") {
+    p.set("head_scores", "0.9,0.1;0.4,0.7");
+    p.set("sink_size", "4");
+    p.set("recent_size", "16");
+  }
   return p;
 }
 
@@ -111,7 +116,9 @@ void check_budget(const std::string& id, const Outcome& o, int64_t n_context, in
       EXPECT_EQ(layer_total, n_kv_heads * n_kept) << "layer " << l;
     } else if (id == "pyramidkv") {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
-    } else if (id == "full") {
+    } else if (id == "duo_attention") {  // per head: everything, or sink 4 + recent 16
+      for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 20u) << h.size();
+    } else if (id == "full" || id == "think") {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_context);
     } else {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
@@ -149,10 +156,13 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
   Outcome ref = run(full);
   for (bool query_aware : {false, true}) {
     MethodSpec s = spec(0.0, query_aware);
-    s.token_budget = 160 + 8;  // >= every compressed part
-    Outcome o = run(s);
-    EXPECT_EQ(o.first_logits, ref.first_logits) << "query_aware " << query_aware;  // bit for bit
-    EXPECT_EQ(o.tokens, ref.tokens);
+    // think (channel ratio) and duo_attention (streaming-head ratio) take ratios only.
+    if (GetParam() != "think" && GetParam() != "duo_attention") {
+      s.token_budget = 160 + 8;  // >= every compressed part
+      Outcome o = run(s);
+      EXPECT_EQ(o.first_logits, ref.first_logits) << "query_aware " << query_aware;  // bit for bit
+      EXPECT_EQ(o.tokens, ref.tokens);
+    }
     s.token_budget = 0;  // ratio 0 too
     Outcome z = run(s);
     EXPECT_EQ(z.first_logits, ref.first_logits);
@@ -162,7 +172,8 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
 TEST_P(MethodContract, QueryAwareCompressesTheQuestionToo) {
   Outcome o = run(spec(0.5, true));
   EXPECT_EQ(o.stats.context_tokens, 168);
-  if (GetParam() != "full" && GetParam() != "pyramidkv" && GetParam() != "adakv")
+  const std::set<std::string> not_uniform = {"full", "pyramidkv", "adakv", "think", "duo_attention"};
+  if (!not_uniform.count(GetParam()))
     for (const auto& layer : o.positions)
       for (const auto& h : layer) EXPECT_EQ(int64_t(h.size()), 84);
 }

@@ -186,6 +186,8 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
       LayerView v = recorder.view(l, cfg, cache);
       v.n_kept = n_kept;
       apply_keep(cache, l, p.method->compress_prefill(v));
+      const auto channels = p.method->prune_key_channels(v);
+      for (size_t h = 0; h < channels.size(); ++h) cache.zero_key_channels(l, int(h), channels[h]);
     }
     p.method->encode(cache);
     r.method_seconds += sw.seconds();

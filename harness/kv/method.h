@@ -70,6 +70,8 @@ class Method {
   virtual PrefillNeeds prefill_needs() const { return {}; }
   // After the compressed prefill: the entries each KV head of `v.layer` keeps.
   virtual KeepSets compress_prefill(const LayerView& v) { return {}; }
+  // After compress_prefill: per KV head, the key channels to zero (think); empty: none.
+  virtual std::vector<std::vector<int32_t>> prune_key_channels(const LayerView& v) { return {}; }
 
   // Decode: called for every layer after each generated token's forward (`v.window_queries` is
   // that token's query row, `v.attn_mass` that step's attention when decode_wants_mass()).
