@@ -7,8 +7,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -201,6 +206,122 @@ const std::vector<std::string>& word_list(std::string_view source) {
   }
   if (source == "auto") return sys.empty() ? gen : sys;
   KVB_FAIL("unknown word source '{}'; valid: auto, system, generated", source);
+}
+
+namespace {
+
+// One file's text -> units: paragraphs at blank lines, whitespace collapsed, sentence ends at
+// [.!?] plus closing quotes/brackets when followed by a space or the paragraph's end.
+void split_sentences(const std::string& text, std::vector<std::string>& units) {
+  std::vector<std::string> paragraphs;
+  std::string para, line;
+  std::istringstream in(text);
+  auto flush = [&] {
+    if (!para.empty()) paragraphs.push_back(para);
+    para.clear();
+  };
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    bool blank = std::all_of(line.begin(), line.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+    if (blank) {
+      flush();
+      continue;
+    }
+    for (char c : line) {
+      bool space = std::isspace(static_cast<unsigned char>(c));
+      if (space) {
+        if (!para.empty() && para.back() != ' ') para.push_back(' ');
+      } else {
+        para.push_back(c);
+      }
+    }
+    if (!para.empty() && para.back() != ' ') para.push_back(' ');
+  }
+  flush();
+  for (std::string& p : paragraphs) {
+    while (!p.empty() && p.back() == ' ') p.pop_back();
+    size_t start = 0;
+    std::vector<std::string> sentences;
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (p[i] != '.' && p[i] != '!' && p[i] != '?') continue;
+      size_t e = i + 1;
+      while (e < p.size() && (p[e] == '"' || p[e] == '\'' || p[e] == ')' || p[e] == ']')) ++e;
+      if (e == p.size() || p[e] == ' ') {
+        sentences.push_back(p.substr(start, e - start));
+        start = e + 1;
+        i = e;
+      }
+    }
+    if (start < p.size()) sentences.push_back(p.substr(start));
+    for (size_t k = 0; k < sentences.size(); ++k)
+      if (!sentences[k].empty()) units.push_back(sentences[k] + (k + 1 == sentences.size() ? "\n\n" : " "));
+  }
+}
+
+struct CorpusEntry {
+  Corpus corpus;
+  std::set<std::string, std::less<>> words;
+};
+
+const CorpusEntry& corpus_entry(const std::string& dir) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<CorpusEntry>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(dir);
+  if (it != cache.end()) return *it->second;
+  namespace fs = std::filesystem;
+  KVB_CHECK(!dir.empty(), "haystack directory: no directory given (set haystack_dir=DIR or --haystack-dir DIR)");
+  std::error_code ec;
+  KVB_CHECK(fs::is_directory(dir, ec), "haystack directory {}: not a directory", dir);
+  std::vector<std::string> files;
+  for (auto e = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
+       !ec && e != fs::recursive_directory_iterator(); e.increment(ec))
+    if (e->is_regular_file() && e->path().extension() == ".txt") files.push_back(e->path().generic_string());
+  KVB_CHECK(!ec, "haystack directory {}: cannot list it: {}", dir, ec.message());
+  std::sort(files.begin(), files.end());
+  KVB_CHECK(!files.empty(), "haystack directory {}: no *.txt files in it", dir);
+  auto entry = std::make_unique<CorpusEntry>();
+  entry->corpus.dir = dir;
+  entry->corpus.files = files;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    KVB_CHECK(in.good(), "haystack directory {}: cannot read {}", dir, f);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    split_sentences(ss.str(), entry->corpus.units);
+  }
+  KVB_CHECK(!entry->corpus.units.empty(), "haystack directory {}: the *.txt files hold no sentences", dir);
+  std::string w;
+  for (const auto& u : entry->corpus.units)
+    for (char c : u + " ") {
+      if (std::isalpha(static_cast<unsigned char>(c))) {
+        w.push_back(char(std::tolower(static_cast<unsigned char>(c))));
+      } else if (!w.empty()) {
+        entry->words.insert(w);
+        w.clear();
+      }
+    }
+  return *cache.emplace(dir, std::move(entry)).first->second;
+}
+
+}  // namespace
+
+const Corpus& load_corpus(const std::string& dir) { return corpus_entry(dir).corpus; }
+
+UnitStream corpus_stream(const std::string& dir) {
+  const Corpus* c = &load_corpus(dir);
+  return UnitStream([c](size_t i) { return c->units[i % c->units.size()]; });
+}
+
+bool corpus_has_word(const std::string& dir, std::string_view word) { return corpus_entry(dir).words.count(word) != 0; }
+
+std::string pseudo_word(Rng& rng, int n) { return syllables(rng, n); }
+
+std::string place_name(Rng& rng) {
+  static const char* const kSuffixes[] = {"", "", "", "mouth", "ford", "wick", "holm", "dale", "stead", "moor"};
+  const std::string suffix = kSuffixes[rng.below(std::size(kSuffixes))];
+  std::string base = syllables(rng, suffix.empty() ? 2 : int(rng.range(1, 2)));
+  return capitalize(base + suffix);
 }
 
 std::string key_phrase(Rng& rng) { return rng.pick(kAdjectives) + "-" + rng.pick(kNouns); }

@@ -1,6 +1,6 @@
-// Deterministic text sources for the synthetic tasks: a noise-sentence haystack, a procedural
-// essay (RULER's "noise" and "essay" haystacks, our own wording), word lists, names, UUIDs, numbers.
-// Exercised by tests/test_tasks.cpp (TaskDatasets*).
+// Deterministic text sources for the synthetic tasks: noise sentences and a procedural essay (RULER's
+// "noise" and "essay" haystacks, our own wording), a user's *.txt directory, word lists, names, UUIDs.
+// Exercised by tests/test_tasks.cpp (TaskDatasets*) and tests/test_tasks_more.cpp (TaskCorpus*).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +37,22 @@ UnitStream essay_stream(uint64_t seed);
 // True when `word` (lowercase) occurs in the essay or noise vocabulary (values must avoid them).
 bool is_haystack_word(std::string_view word);
 
+// Corpus haystack from a user's directory (--haystack-dir): every regular file named *.txt under
+// `dir` (recursively), sorted by path, read in that order; blank lines separate paragraphs,
+// whitespace runs become one space, and sentences end at '.', '!' or '?' (with any closing quotes
+// or brackets) before a space or the paragraph's end. Loaded once per directory and cached.
+// Throws kvb::Error naming the directory when it is missing or yields no sentence.
+struct Corpus {
+  std::string dir;
+  std::vector<std::string> units;  // sentences; each ends with " " or, at a paragraph end, "\n\n"
+  std::vector<std::string> files;  // the files read, in order
+};
+const Corpus& load_corpus(const std::string& dir);
+// The corpus units from the first, repeated from the start when more are asked for.
+UnitStream corpus_stream(const std::string& dir);
+// True when `word` (lowercase a-z) occurs as a word in the corpus (values must avoid them).
+bool corpus_has_word(const std::string& dir, std::string_view word);
+
 // Word lists. "system": /usr/share/dict/words filtered to lowercase a-z words of 3..10 letters
 // (empty when the file is absent); "generated": pronounceable words from a fixed seed;
 // "auto": system when non-empty, else generated. Anything else throws kvb::Error.
@@ -47,6 +63,10 @@ std::vector<std::string> generated_words(size_t count, uint64_t seed);
 std::string key_phrase(Rng& rng);
 // A fictional person name: "Ovrin Talmesk".
 std::string entity_name(Rng& rng);
+// A pronounceable made-up word of `syllables` syllables (lowercase), e.g. for place names.
+std::string pseudo_word(Rng& rng, int syllables);
+// A fictional place name: "Drelmouth" (capitalized pseudo-word, sometimes with a place suffix).
+std::string place_name(Rng& rng);
 // A random version-4 UUID string (8-4-4-4-12 lowercase hex).
 std::string uuid4(Rng& rng);
 // A 7-digit number in [1000000, 9999999] as text.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up (apt packages + default model), build kvbench, and run
-# the default model. Until the sweep and report issues land, the job is a generation and a
-# throughput benchmark on SmolLM2-135M-Instruct; results go to results/.
+# the default model: a generation, a throughput benchmark, and the quickstart sweep
+# (configs/quickstart.yaml) into results/results.db (resumes if interrupted; under 10 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,3 +14,6 @@ build/kvbench generate --model "$MODEL" --prompt "What is the capital of France?
 build/kvbench bench --model "$MODEL" --prefill 512,2048 --decode-context 2048 --decode-tokens 32 \
   --json results/bench.json
 echo "quickstart: wrote results/bench.json"
+build/kvbench sweep configs/quickstart.yaml --db results/results.db
+build/kvbench inspect results/results.db
+echo "quickstart: wrote results/results.db (kvbench inspect / export results/results.db)"

@@ -39,7 +39,7 @@ std::string make_value(Rng& rng, const NiahConfig& cfg) {
   const auto& words = ds::word_list(cfg.word_source);
   while (true) {
     const std::string& w = rng.pick(words);
-    if (!ds::is_haystack_word(w)) return w;
+    if (!ds::is_haystack_word(w) && !(cfg.haystack == "dir" && ds::corpus_has_word(cfg.haystack_dir, w))) return w;
   }
 }
 
@@ -81,7 +81,14 @@ NiahConfig niah_config(const std::string& task, const TaskParams& p) {
   c.max_new_tokens = int(p.get_int("max_new_tokens", c.max_new_tokens));
   c.num_samples = int(p.get_int("num_samples", c.num_samples));
   c.word_source = p.get_string("word_source", c.word_source);
-  check_choice(task, "haystack", c.haystack, {"noise", "essay", "needle"});
+  c.haystack_dir = p.get_string("haystack_dir", c.haystack_dir);
+  c.form = p.get_string("form", c.form);
+  c.vocab_size = int(p.get_int("vocab_size", c.vocab_size));
+  check_choice(task, "form", c.form, {"text", "symbolic"});
+  check_choice(task, "haystack", c.haystack, {"noise", "essay", "needle", "dir"});
+  KVB_CHECK(c.haystack != "dir" || !c.haystack_dir.empty(),
+            "task {}: haystack=dir needs haystack_dir=DIR (or --haystack-dir DIR)", task);
+  if (c.haystack == "dir") ds::load_corpus(c.haystack_dir);  // a missing or empty directory fails here
   check_choice(task, "key_type", c.key_type, {"word", "uuid"});
   check_choice(task, "value_type", c.value_type, {"number", "word", "uuid"});
   check_choice(task, "word_source", c.word_source, {"auto", "system", "generated"});
@@ -104,7 +111,7 @@ std::vector<ParamSpec> niah_params(const std::vector<std::string>& keys,
       {"length", "4096", "target tokens: prompt (chat template applied) + max_new_tokens"},
       {"num_samples", "100", "cases to generate"},
       {"max_new_tokens", "128", "tokens the model may generate"},
-      {"haystack", "essay", "noise | essay | needle (distractor needles)"},
+      {"haystack", "essay", "noise | essay | needle (distractor needles) | dir (the *.txt files under haystack_dir)"},
       {"key_type", "word", "word (adjective-noun) | uuid"},
       {"value_type", "number", "number (7 digits) | word | uuid"},
       {"num_keys", "1", "needles with distinct keys (raised to num_queries)"},
@@ -121,12 +128,17 @@ std::vector<ParamSpec> niah_params(const std::vector<std::string>& keys,
     for (const auto& [name, def] : defaults)
       if (name == k) s.default_value = def;
     out.push_back(s);
+    if (k == "haystack") out.push_back({"haystack_dir", "", "directory of *.txt files for haystack=dir (--haystack-dir)"});
   }
+  // Every NIAH task also renders in symbolic form (token ids for the recall oracle).
+  out.push_back({"form", "text", "text (prompt for an LLM) | symbolic (token ids + labels for builtin:oracle)"});
+  out.push_back({"vocab_size", "8192", "symbolic form: vocabulary the ids are drawn from (the oracle's --vocab)"});
   return out;
 }
 
 Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
                     const std::vector<double>& fixed_depths, const TaskEnv& env) {
+  if (cfg.form == "symbolic") return make_symbolic_niah_case(cfg, seed, index, id, fixed_depths);
   Rng rng = Rng::derive(seed, index);
   const Nouns nouns = value_nouns(cfg.value_type);
 
@@ -170,6 +182,8 @@ Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const 
     stream = std::make_shared<ds::UnitStream>(ds::noise_stream());
   } else if (cfg.haystack == "essay") {
     stream = std::make_shared<ds::UnitStream>(ds::essay_stream(rng.next()));
+  } else if (cfg.haystack == "dir") {  // the user's corpus from its first sentence, as RULER's essays
+    stream = std::make_shared<ds::UnitStream>(ds::corpus_stream(cfg.haystack_dir));
   } else {  // distractor needles with fresh keys and values
     auto drng = std::make_shared<Rng>(rng.next());
     auto taken = std::make_shared<std::set<std::string>>(used);

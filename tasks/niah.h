@@ -11,7 +11,8 @@ namespace kvb::tasks {
 
 struct NiahConfig {
   std::string task;                  // task id, for case ids and errors
-  std::string haystack = "essay";    // noise | essay | needle (distractor needles only)
+  std::string haystack = "essay";    // noise | essay | needle (distractor needles only) | dir
+  std::string haystack_dir;          // haystack=dir: the *.txt corpus directory (--haystack-dir)
   std::string key_type = "word";     // word (adjective-noun) | uuid
   std::string value_type = "number"; // number (7 digits) | word | uuid
   int num_keys = 1;                  // needles with distinct keys (raised to num_queries)
@@ -22,6 +23,10 @@ struct NiahConfig {
   int max_new_tokens = 128;
   int num_samples = 1;
   std::string word_source = "auto";  // for word values: auto | system | generated
+  // form=symbolic: token ids for the recall oracle (tasks/niah_symbolic.cpp), ids laid out as in
+  // harness/model/oracle.h for a vocabulary of vocab_size.
+  std::string form = "text";         // text | symbolic
+  int vocab_size = 8192;
 };
 
 // Reads every NIAH key the params declare (the rest keep NiahConfig's defaults) and validates them.
@@ -35,6 +40,12 @@ std::vector<ParamSpec> niah_params(const std::vector<std::string>& keys,
 // One length-fitted case. `depths`: one percent per needle, or empty to follow cfg.depth.
 Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
                     const std::vector<double>& depths, const TaskEnv& env);
+
+// The symbolic form of make_niah_case (called by it when cfg.form == "symbolic"): input_ids
+// "<s> filler.. KEY V1..Vm filler.. <sep> KEY V1..Vm" of exactly cfg.length tokens, labels on the
+// teacher-forced answer positions, top-k label sets for multi-value keys (meta.extra).
+Case make_symbolic_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
+                             const std::vector<double>& depths);
 
 // cfg.num_samples cases with ids "<task>/<seed>/<i>".
 std::vector<Case> generate_niah(const NiahConfig& cfg, uint64_t seed, const TaskEnv& env);

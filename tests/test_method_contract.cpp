@@ -100,9 +100,23 @@ class MethodContract : public ::testing::TestWithParam<std::string> {
     s.params = tiny_params(s.id);
     s.compression_ratio = ratio;
     s.query_aware = query_aware;
+    if (s.id == "kivi") {  // no eviction: the ratio picks the bit width instead (0.25/0.5/0.75 -> 8/4/2)
+      s.params.set("bits", ratio >= 0.75 ? "2" : ratio >= 0.5 ? "4" : ratio > 0 ? "8" : "8");
+      s.params.set("group", "16");
+      s.params.set("residual", ratio > 0 ? "32" : "1000");
+      s.compression_ratio = 0.0;
+    }
     return s;
   }
 };
+
+// KIVI's analytic resident size for one head of T tokens (kivi_codec.h layout).
+size_t kivi_head_bytes(int64_t T, int64_t D, int bits, int64_t group, int64_t residual) {
+  const int64_t nq = T - residual >= group ? ((T - residual) / group) * group : 0;
+  const int64_t vgroups = (D + std::min(group, D) - 1) / std::min(group, D);
+  return 2 * size_t((nq * D * bits + 7) / 8) + size_t(nq / group * D) * 2 * sizeof(float) +
+         size_t(nq * vgroups) * 2 * sizeof(float) + size_t((T - nq) * D) * 2 * sizeof(float) + size_t(T) * sizeof(int32_t);
+}
 
 // How many entries each (layer, head) must hold after compression at n_kept per head: the
 // analytic expectation per method family (methods/README.md).
@@ -118,7 +132,7 @@ void check_budget(const std::string& id, const Outcome& o, int64_t n_context, in
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
     } else if (id == "duo_attention") {  // per head: everything, or sink 4 + recent 16
       for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 20u) << h.size();
-    } else if (id == "full" || id == "think") {
+    } else if (id == "full" || id == "think" || id == "quest" || id == "kivi") {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_context);
     } else {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
@@ -135,7 +149,10 @@ TEST_P(MethodContract, BudgetRespectedAndBytesFreed) {
     check_budget(GetParam(), o, T, n_kept, c.n_kv_heads);
     // Resident bytes right after compression: exactly the kept entries (fp32 K and V + position).
     const size_t per_entry = 2 * size_t(c.head_dim) * sizeof(float) + sizeof(int32_t);
-    const size_t expected = size_t(o.stats.kept_tokens) * per_entry;
+    size_t expected = size_t(o.stats.kept_tokens) * per_entry;
+    if (GetParam() == "kivi")
+      expected = size_t(c.n_layers * c.n_kv_heads) *
+                 kivi_head_bytes(T, c.head_dim, ratio >= 0.75 ? 2 : ratio >= 0.5 ? 4 : 8, 16, 32);
     EXPECT_EQ(o.stats.kv_resident_bytes, expected) << "ratio " << ratio;
     EXPECT_EQ(o.stats.kv_nominal_bytes, size_t(T) * size_t(c.n_layers * c.n_kv_heads) * per_entry);
     RecordProperty("ratio_" + std::to_string(int(ratio * 100)) + "_resident_bytes", int(o.stats.kv_resident_bytes));
@@ -157,7 +174,7 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
   for (bool query_aware : {false, true}) {
     MethodSpec s = spec(0.0, query_aware);
     // think (channel ratio) and duo_attention (streaming-head ratio) take ratios only.
-    if (GetParam() != "think" && GetParam() != "duo_attention") {
+    if (GetParam() != "think" && GetParam() != "duo_attention" && GetParam() != "kivi") {
       s.token_budget = 160 + 8;  // >= every compressed part
       Outcome o = run(s);
       EXPECT_EQ(o.first_logits, ref.first_logits) << "query_aware " << query_aware;  // bit for bit
@@ -172,7 +189,7 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
 TEST_P(MethodContract, QueryAwareCompressesTheQuestionToo) {
   Outcome o = run(spec(0.5, true));
   EXPECT_EQ(o.stats.context_tokens, 168);
-  const std::set<std::string> not_uniform = {"full", "pyramidkv", "adakv", "think", "duo_attention"};
+  const std::set<std::string> not_uniform = {"full", "pyramidkv", "adakv", "think", "duo_attention", "quest", "kivi"};
   if (!not_uniform.count(GetParam()))
     for (const auto& layer : o.positions)
       for (const auto& h : layer) EXPECT_EQ(int64_t(h.size()), 84);

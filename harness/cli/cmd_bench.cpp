@@ -15,6 +15,7 @@
 #include "model/model_path.h"
 #include "model/transformer.h"
 #include "backends/cpu/ops.h"
+#include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
 
 namespace kvb::cli {
 namespace {

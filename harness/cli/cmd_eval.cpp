@@ -16,12 +16,13 @@
 #include "core/timer.h"
 #include "eval/runner.h"
 #include "model/model_path.h"
+#include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
 
 namespace kvb::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, task, chat_template = "auto", json_path, weights = "native";
+  std::string model, task, chat_template = "auto", json_path, weights = "native", haystack_dir;
   std::vector<std::string> params, task_params, method_params;
   std::string method = "full";
   double ratio = 0.0;
@@ -81,6 +82,7 @@ void run_eval(const EvalArgs& a) {
     KVB_CHECK(declares("num_samples"), "--n: task '{}' has no 'num_samples' parameter", info.id);
     user.set("num_samples", std::to_string(a.n));
   }
+  apply_haystack_dir(info, user, a.haystack_dir);
   resolve_params(info, user);  // unknown parameter: fail before loading the model
   resolve_method_params(minfo, spec.params);
   resolve_chat_format(a.chat_template, "");
@@ -119,6 +121,7 @@ void run_eval(const EvalArgs& a) {
                     {"decode_seconds", r.decode_seconds}, {"method_seconds", r.method_seconds},
                     {"kept_tokens", r.kept_tokens}, {"kv_resident_bytes", r.kv_resident_bytes},
                     {"kv_nominal_bytes", r.kv_nominal_bytes}});
+    for (const auto& [scorer, value] : r.extra_scores) rows.back()[scorer] = value;
   }
   if (tty && log_level() >= LogLevel::Info) fmt::print(stderr, "\n");
   ScoreSummary s = summarize_scores(scores);
@@ -162,6 +165,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--length", a->length, "Target context length in tokens (sets the task's 'length')");
   cmd->add_option("--n", a->n, "Number of cases (sets the task's 'num_samples')");
   cmd->add_option("--seed", a->seed, "Task seed")->capture_default_str();
+  cmd->add_option("--haystack-dir", a->haystack_dir, "NIAH haystack from the *.txt files under DIR (haystack=dir)");
   cmd->add_option("--chat-template", a->chat_template, "auto | none | chatml | llama3")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
   add_engine_options(cmd, a->weights, a->prefill_chunk);

@@ -16,7 +16,7 @@ namespace kvb::cli {
 namespace {
 
 struct ShowCaseArgs {
-  std::string task, model, chat_template = "auto";
+  std::string task, model, chat_template = "auto", haystack_dir;
   std::vector<std::string> params;
   uint64_t seed = 42;
   int index = 0;
@@ -26,6 +26,7 @@ void run_show_case(const ShowCaseArgs& a) {
   const TaskInfo& info = find_task(a.task);
   TaskParams user;
   for (const auto& kv : a.params) user.set_from_string(kv);
+  apply_haystack_dir(info, user, a.haystack_dir);
   resolve_params(info, user);  // reject unknown keys before loading a model
   KVB_CHECK(a.index >= 0, "--index must be >= 0, got {}", a.index);
   bool has_samples = false;
@@ -81,6 +82,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--index", a->index, "Which case of the generated set")->capture_default_str();
   cmd->add_option("-m,--model", a->model, "Model or tokenizer (dir with tokenizer.json, .gguf) for token counts");
   cmd->add_option("--chat-template", a->chat_template, "auto | none | chatml | llama3")->capture_default_str();
+  cmd->add_option("--haystack-dir", a->haystack_dir, "Haystack from the *.txt files under DIR (haystack=dir)");
   cmd->callback([a] { run_show_case(*a); });
 });
 

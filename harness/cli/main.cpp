@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
 
 int main(int argc, char** argv) {
   CLI::App app{"kvbench: measure attention and KV-cache compression methods on long-context tasks"};

@@ -12,10 +12,13 @@ PromptText render_prompt(const Case& c, const ChatFormat& chat) {
   PromptText p;
   if (chat.kind == ChatTemplateKind::None) {
     p.context_part = c.context;
-    p.question_part = "\n\n" + c.question + (c.answer_prefix.empty() ? "" : "\n" + c.answer_prefix);
+    if (c.verbatim)
+      p.question_part = c.question + c.answer_prefix;
+    else
+      p.question_part = "\n\n" + c.question + (c.answer_prefix.empty() ? "" : "\n" + c.answer_prefix);
     return p;
   }
-  std::vector<ChatMessage> msgs{{"user", c.context + "\n\n" + c.question}};
+  std::vector<ChatMessage> msgs{{"user", c.context + (c.verbatim ? "" : "\n\n") + c.question}};
   std::string full = format_chat(chat, msgs, /*add_generation_prompt=*/true) + c.answer_prefix;
   // The template may trim the content's ends; locate the context by its trimmed text.
   size_t b = c.context.find_first_not_of(" \t\n");

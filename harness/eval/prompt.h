@@ -12,7 +12,8 @@ namespace kvb {
 
 // The prompt in two parts, as a query-agnostic run feeds it: the context part (chat header + the
 // case's context) is prefilled first, then the question part (question, chat footer, generation
-// prompt, answer prefix). Plain text (ChatTemplateKind::None): context "\n\n" question "\n" prefix.
+// prompt, answer prefix). Plain text (ChatTemplateKind::None): context "\n\n" question "\n" prefix;
+// a verbatim case (replayed files) joins them with no separators: context question prefix.
 struct PromptText {
   std::string context_part;
   std::string question_part;

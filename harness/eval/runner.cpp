@@ -230,6 +230,7 @@ CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const
   GenerationResult g = generate_with_method(model, p, *env.tokenizer, opt, r);
   r.prediction = g.text;
   r.score = score_prediction(c.scorer, r.prediction, c.answers);
+  r.extra_scores = score_extra(c, r.prediction);
   return r;
 }
 

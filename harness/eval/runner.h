@@ -1,6 +1,7 @@
-// Runs task cases through the engine (full attention for now; methods plug in with the methods
-// issue): the context part is prefilled first, then the question part, then greedy decoding, as
-// kvpress's query-agnostic pipeline does. Exercised by `kvbench eval` and tests/test_eval.cpp.
+// Runs task cases through the engine with a KV-compression method: the compressed part is prefilled,
+// the method decides per layer what each KV head keeps and the cache applies it, then the question
+// (query-agnostic mode) and greedy decoding follow, as kvpress's pipeline does. Exercised by
+// `kvbench eval`, tests/test_eval.cpp, tests/test_method_contract.cpp, tests/test_kvpress_parity.cpp.
 #pragma once
 #include <memory>
 #include <span>
@@ -18,6 +19,7 @@ struct CaseResult {
   std::string case_id;
   std::string prediction;
   double score = 0.0;             // 0..100
+  std::vector<std::pair<std::string, double>> extra_scores;  // the case's secondary metrics (scorer id, 0..100)
   int prompt_tokens = 0;
   int generated_tokens = 0;
   double prefill_seconds = 0.0;   // context + question prefill, method hooks included

@@ -1,5 +1,6 @@
 // Scorer implementations and their registry (see scorers.h). RULER: string_match_all/part;
-// exact_match and mqar_accuracy are ours. Exercised by tests/test_scorers.cpp.
+// rouge1/2/L: rouge-score F1 (eval/rouge.h); exact_match, mqar_accuracy, key_fact_recall are ours.
+// Exercised by tests/test_scorers.cpp and tests/test_tasks_more.cpp (TaskScorers*).
 #include "eval/scorers.h"
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "eval/rouge.h"
 #include "eval/task.h"
 #include "model/unicode.h"
 
@@ -88,7 +90,12 @@ std::set<std::string> words_of(std::string_view text) {
 const std::vector<ScorerInfo>& scorer_table() {
   static const std::vector<ScorerInfo> table = {
       {"exact_match", "prediction equals a reference (case and whitespace normalized), x100", exact_match},
+      {"key_fact_recall", "percent of key-fact strings contained in the prediction (case/whitespace normalized)",
+       key_fact_recall},
       {"mqar_accuracy", "percent of queried values present as whole words", mqar_accuracy},
+      {"rouge1", "ROUGE-1 F1 x100 (rouge-score, Porter stemming), max over references", rouge1_f1},
+      {"rouge2", "ROUGE-2 F1 x100 (rouge-score, Porter stemming), max over references", rouge2_f1},
+      {"rougeL", "ROUGE-L F1 x100 (rouge-score, Porter stemming), max over references", rougeL_f1},
       {"string_match_all", "RULER: mean over references of case-insensitive containment, x100", string_match_all},
       {"string_match_part", "RULER: max over references of case-insensitive containment, x100", string_match_part},
   };
@@ -151,6 +158,37 @@ double mqar_accuracy(std::string_view prediction, const std::vector<std::string>
   double hits = 0;
   for (const auto& r : references) hits += words.count(lowercase_utf8(r)) ? 1.0 : 0.0;
   return 100.0 * hits / double(references.size());
+}
+
+namespace {
+rouge::Scores best_rouge(std::string_view prediction, const std::vector<std::string>& references, const char* id) {
+  require_references(references, id);
+  return rouge::score_multi(references, prediction, rouge::Options{/*use_stemmer=*/true}).best;
+}
+}  // namespace
+
+double rouge1_f1(std::string_view prediction, const std::vector<std::string>& references) {
+  return 100.0 * best_rouge(prediction, references, "rouge1").rouge1.fmeasure;
+}
+double rouge2_f1(std::string_view prediction, const std::vector<std::string>& references) {
+  return 100.0 * best_rouge(prediction, references, "rouge2").rouge2.fmeasure;
+}
+double rougeL_f1(std::string_view prediction, const std::vector<std::string>& references) {
+  return 100.0 * best_rouge(prediction, references, "rougeL").rougeL.fmeasure;
+}
+
+double key_fact_recall(std::string_view prediction, const std::vector<std::string>& references) {
+  require_references(references, "key_fact_recall");
+  const std::string pred = normalize_ws_lower(prediction);
+  double hits = 0;
+  for (const auto& r : references) hits += pred.find(normalize_ws_lower(r)) != std::string::npos ? 1.0 : 0.0;
+  return 100.0 * hits / double(references.size());
+}
+
+std::vector<std::pair<std::string, double>> score_extra(const Case& c, std::string_view prediction) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& x : c.extra_scorers) out.emplace_back(x.scorer, score_prediction(x.scorer, prediction, x.references));
+  return out;
 }
 
 std::vector<const ScorerInfo*> list_scorers() {

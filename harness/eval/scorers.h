@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kvb {
@@ -33,10 +34,24 @@ double exact_match(std::string_view prediction, const std::vector<std::string>& 
 // (case-insensitive; a word is a maximal run of letters, digits, '-' and '_').
 double mqar_accuracy(std::string_view prediction, const std::vector<std::string>& references);
 
+// ROUGE-1 / ROUGE-2 / ROUGE-L F1 x100 exactly as rouge-score's RougeScorer(use_stemmer=True)
+// computes them (eval/rouge.h), the best reference per type (score_multi). An empty prediction
+// scores 0.
+double rouge1_f1(std::string_view prediction, const std::vector<std::string>& references);
+double rouge2_f1(std::string_view prediction, const std::vector<std::string>& references);
+double rougeL_f1(std::string_view prediction, const std::vector<std::string>& references);
+// Percentage of references (key-fact strings) contained in the prediction after lowercasing and
+// collapsing whitespace runs to one space on both sides.
+double key_fact_recall(std::string_view prediction, const std::vector<std::string>& references);
+
 // The scorers above by id, sorted; find_scorer throws kvb::Error listing the ids and the nearest.
 std::vector<const ScorerInfo*> list_scorers();
 const ScorerInfo& find_scorer(std::string_view id);
 double score_prediction(std::string_view scorer_id, std::string_view prediction,
                         const std::vector<std::string>& references);
+
+// The case's secondary metrics (Case::extra_scorers), in order: (scorer id, score).
+struct Case;
+std::vector<std::pair<std::string, double>> score_extra(const Case& c, std::string_view prediction);
 
 }  // namespace kvb

@@ -80,6 +80,18 @@ TaskParams resolve_params(const TaskInfo& info, const TaskParams& user) {
   return out;
 }
 
+void apply_haystack_dir(const TaskInfo& info, TaskParams& user, const std::string& dir) {
+  if (dir.empty()) return;
+  bool declared = false;
+  for (const auto& p : info.params) declared |= p.name == "haystack_dir";
+  KVB_CHECK(declared, "--haystack-dir: task '{}' has no haystack_dir parameter", info.id);
+  KVB_CHECK(!user.has("haystack") || user.get_string("haystack") == "dir",
+            "--haystack-dir: task '{}' was given haystack={}; the directory is used with haystack=dir", info.id,
+            user.get_string("haystack"));
+  user.set("haystack", "dir");
+  user.set("haystack_dir", dir);
+}
+
 std::vector<Case> generate_cases(std::string_view id, const TaskParams& user, uint64_t seed, const TaskEnv& env) {
   const TaskInfo& info = find_task(id);
   return info.generate(resolve_params(info, user), seed, env);
@@ -104,6 +116,13 @@ nlohmann::json case_to_json(const Case& c) {
   j["extra"] = c.meta.extra;
   if (!c.input_ids.empty()) j["input_ids"] = c.input_ids;
   if (!c.labels.empty()) j["labels"] = c.labels;
+  // Written only when set, so the hashes of tasks that never set them stay as committed.
+  if (c.verbatim) j["verbatim"] = true;
+  if (!c.extra_scorers.empty()) {
+    nlohmann::json xs = nlohmann::json::array();
+    for (const auto& x : c.extra_scorers) xs.push_back({{"scorer", x.scorer}, {"references", x.references}});
+    j["extra_scorers"] = xs;
+  }
   return j;
 }
 

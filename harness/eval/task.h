@@ -28,6 +28,12 @@ struct CaseMetadata {
   nlohmann::json extra = nlohmann::json::object();  // task-specific facts (keys, value type, ...)
 };
 
+// A secondary metric of a case: scorer id (harness/eval/scorers.h) and the references it scores against.
+struct ExtraScorer {
+  std::string scorer;
+  std::vector<std::string> references;
+};
+
 struct Case {
   std::string id;                     // "<task>/<seed>/<index>" or a grid cell name; stable
   std::string context;                // text prefilled first (instructions + haystack)
@@ -40,6 +46,13 @@ struct Case {
   // Symbolic tasks (MQAR form=symbolic): input token ids and per-position labels (-100 = ignored).
   std::vector<int32_t> input_ids;
   std::vector<int32_t> labels;
+  // Replayed prompts (ruler_jsonl, kvpress_jsonl): context, question and answer_prefix are joined
+  // with nothing in between (render_prompt adds no "\n\n" / "\n"), so the text is the file's own.
+  bool verbatim = false;
+  // Further metrics reported beside the main score, each a scorer id with its own references:
+  // score_extra(case, prediction) in eval/scorers.h. Summarization: rouge1 / rouge2 against the
+  // reference summary and key_fact_recall against the key-fact strings.
+  std::vector<ExtraScorer> extra_scorers;
 };
 
 // Canonical JSON of a case (sorted keys): what determinism hashes are computed over.
@@ -81,6 +94,9 @@ std::vector<const TaskInfo*> list_tasks();
 const TaskInfo& find_task(std::string_view id);
 // Declared defaults overlaid with `user`; an undeclared key throws kvb::Error listing the valid keys.
 TaskParams resolve_params(const TaskInfo& info, const TaskParams& user);
+// --haystack-dir DIR: sets haystack_dir=DIR and, unless the user chose one, haystack=dir. Throws
+// kvb::Error when the task has no haystack_dir parameter or the user chose another haystack.
+void apply_haystack_dir(const TaskInfo& info, TaskParams& user, const std::string& dir);
 // find_task + resolve_params + generate.
 std::vector<Case> generate_cases(std::string_view id, const TaskParams& user, uint64_t seed, const TaskEnv& env);
 

@@ -22,10 +22,51 @@ void KVCache::append(int layer, int kv_head, const float* k, const float* v, int
     std::memcpy(h.values.data() + old + i * D, v + i * stride, D * sizeof(float));
   }
   h.positions.insert(h.positions.end(), pos, pos + n);
+  if (codec_) quantize_old_entries(h);
+}
+
+void KVCache::quantize_old_entries(HeadCache& h) {
+  const KiviConfig& cfg = *codec_;
+  const int64_t D = head_dim_, fp = h.size() - h.quantized.n;  // fp32 entries
+  const int64_t n_q = fp >= cfg.residual + cfg.group ? ((fp - cfg.residual) / cfg.group) * cfg.group : 0;
+  if (n_q == 0) return;
+  kivi_quantize_append(h.quantized, cfg, D, h.keys.data(), h.values.data(), n_q);
+  h.keys.erase(h.keys.begin(), h.keys.begin() + n_q * D);
+  h.values.erase(h.values.begin(), h.values.begin() + n_q * D);
+}
+
+void KVCache::set_codec(const KiviConfig& cfg) {
+  KVB_CHECK(cfg.group >= 1 && cfg.residual >= 0, "kivi: group {} / residual {} out of range", cfg.group, cfg.residual);
+  codec_ = cfg;
+  for (auto& h : heads_) {
+    quantize_old_entries(h);
+    h.keys.shrink_to_fit();  // the quantized entries' fp32 storage is released here
+    h.values.shrink_to_fit();
+    h.quantized.k_codes.shrink_to_fit();
+    h.quantized.v_codes.shrink_to_fit();
+    h.quantized.k_scale.shrink_to_fit();
+    h.quantized.k_min.shrink_to_fit();
+    h.quantized.v_scale.shrink_to_fit();
+    h.quantized.v_min.shrink_to_fit();
+  }
+}
+
+KVCache::DenseRows KVCache::dense_rows(int layer, int kv_head, std::vector<float>& kbuf, std::vector<float>& vbuf) const {
+  const HeadCache& h = head(layer, kv_head);
+  if (!h.is_quantized()) return {h.keys.data(), h.values.data()};
+  const int64_t D = head_dim_, T = h.size(), nq = h.quantized.n;
+  kbuf.resize(size_t(T * D));
+  vbuf.resize(size_t(T * D));
+  kivi_dequantize(h.quantized, *codec_, D, kbuf.data(), vbuf.data());
+  std::copy(h.keys.begin(), h.keys.end(), kbuf.begin() + nq * D);
+  std::copy(h.values.begin(), h.values.end(), vbuf.begin() + nq * D);
+  return {kbuf.data(), vbuf.data()};
 }
 
 void KVCache::keep(int layer, int kv_head, std::span<const int32_t> indices) {
   HeadCache& h = head(layer, kv_head);
+  KVB_CHECK(!h.is_quantized(), "KV cache layer {} head {}: entries stored with the KIVI codec cannot be evicted "
+            "(compress before encoding)", layer, kv_head);
   const int64_t D = head_dim_, T = h.size();
   int32_t prev = -1;
   for (int32_t idx : indices) {
@@ -61,6 +102,8 @@ std::vector<int32_t> HeadCache::key_channels(int head_dim) const {
 
 void KVCache::zero_key_channels(int layer, int kv_head, std::span<const int32_t> channels) {
   HeadCache& h = head(layer, kv_head);
+  KVB_CHECK(!h.is_quantized(), "KV cache layer {} head {}: key channels of KIVI-encoded entries cannot be pruned",
+            layer, kv_head);
   int32_t prev = -1;
   for (int32_t c : channels) {
     KVB_CHECK(c > prev && c < head_dim_, "KV cache: key channel {} of layer {} head {} out of order or range", c, layer,
@@ -82,22 +125,24 @@ void KVCache::reserve(int64_t n_tokens) {
 
 void KVCache::reserve_additional(int64_t n_tokens) {
   for (auto& h : heads_) {
-    const size_t t = size_t(h.size() + n_tokens);
+    const size_t t = size_t(h.size() - h.quantized.n + n_tokens);
     h.keys.reserve(t * size_t(head_dim_));
     h.values.reserve(t * size_t(head_dim_));
-    h.positions.reserve(t);
+    h.positions.reserve(size_t(h.size() + n_tokens));
   }
 }
 
 void KVCache::clear() {
   for (auto& h : heads_) h = HeadCache{};
+  codec_.reset();
   next_position_ = 0;
 }
 
 size_t KVCache::resident_bytes() const {
   size_t b = 0;
   for (auto& h : heads_)
-    b += (h.keys.capacity() + h.values.capacity()) * sizeof(float) + h.positions.capacity() * sizeof(int32_t);
+    b += (h.keys.capacity() + h.values.capacity()) * sizeof(float) + h.positions.capacity() * sizeof(int32_t) +
+         h.quantized.bytes();
   return b;
 }
 

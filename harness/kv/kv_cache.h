@@ -5,16 +5,22 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <optional>
 #include <vector>
+
+#include "kv/kivi_codec.h"
 
 namespace kvb {
 
 struct HeadCache {
-  std::vector<float> keys;         // [T, D] post-RoPE
-  std::vector<float> values;       // [T, D]
+  // Entries [0, quantized.n) live packed in `quantized` (KIVI codec); keys / values hold the rest.
+  KiviBlock quantized;
+  std::vector<float> keys;         // [T - quantized.n, D] post-RoPE
+  std::vector<float> values;       // [T - quantized.n, D]
   std::vector<int32_t> positions;  // [T] original position of each cached token
   std::vector<int32_t> zeroed_key_channels;  // key channels a method pruned (think), ascending
   int64_t size() const { return int64_t(positions.size()); }
+  bool is_quantized() const { return quantized.n > 0; }
   // The key channels still carrying data: every channel but the zeroed ones.
   std::vector<int32_t> key_channels(int head_dim) const;
 };
@@ -41,6 +47,17 @@ class KVCache {
   // Zeroes `channels` (ascending) of every key the head holds now (ThinK's channel pruning, as kvpress
   // applies it: keys appended later keep all channels).
   void zero_key_channels(int layer, int kv_head, std::span<const int32_t> channels);
+  // Stores every head with the KIVI codec from now on: entries older than the residual window are
+  // quantized and packed (now, and as tokens are appended); their fp32 storage is freed.
+  void set_codec(const KiviConfig& cfg);
+  const std::optional<KiviConfig>& codec() const { return codec_; }
+  // Keys and values of one head as dense fp32 [T, D]: the head's own storage, or (KIVI) its
+  // dequantized copy in kbuf / vbuf.
+  struct DenseRows {
+    const float* keys;
+    const float* values;
+  };
+  DenseRows dense_rows(int layer, int kv_head, std::vector<float>& kbuf, std::vector<float>& vbuf) const;
   // Reserves room for `n_tokens` per head (avoids reallocation during a long prefill).
   void reserve(int64_t n_tokens);
   // Reserves room for `n_tokens` more per head than each head holds now.
@@ -58,6 +75,8 @@ class KVCache {
   int n_layers_, n_kv_heads_, head_dim_;
   int32_t next_position_ = 0;
   std::vector<HeadCache> heads_;  // [L * Hkv]
+  std::optional<KiviConfig> codec_;
+  void quantize_old_entries(HeadCache& h);
 };
 
 }  // namespace kvb

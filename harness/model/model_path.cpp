@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "model/oracle.h"
 
 namespace fs = std::filesystem;
 
@@ -55,6 +56,11 @@ std::vector<ModelEntry> discover_models() {
 fs::path resolve_model_path(const std::string& name) {
   std::error_code ec;
   KVB_CHECK(!name.empty(), "--model: no model given");
+  // Built-in models are constructed on first use and cached (harness/model/oracle.h).
+  if (name.rfind("builtin:", 0) == 0) {
+    KVB_CHECK(is_builtin_oracle(name), "--model {}: unknown built-in model (known: builtin:oracle[?key=value&...])", name);
+    return builtin_oracle_path(name);
+  }
   if (fs::exists(name, ec)) return fs::path(name);
   std::vector<std::string> dirs;
   for (auto& d : model_search_dirs()) {

@@ -1,4 +1,4 @@
-// Finds model checkpoints: a path as given, or a name looked up in ./models, <source>/models
+// Finds model checkpoints: a path as given, builtin:oracle (built and cached), or a name looked up in ./models, <source>/models
 // and <source>/../shared/models (e.g. `--model stories260K`).
 #pragma once
 #include <filesystem>

@@ -168,11 +168,8 @@ void masked_softmax(float* row, int64_t valid, int64_t len) {
 }
 
 // One query (decode step) against one head's cache: out[D] = softmax(q·K^T * scale) · V.
-void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, float* out, float* probs,
-                float* mass) {
-  const int64_t T = h.size();
-  const float* K = h.keys.data();
-  const float* V = h.values.data();
+void attend_one(const float* q, const float* K, const float* V, int64_t T, int64_t D, float scale, float* out,
+                float* probs, float* mass) {
   for (int64_t j = 0; j < T; ++j) {
     probs[j] = dot(q, K + j * D, D) * scale;
   }
@@ -188,17 +185,17 @@ void attend_one(const float* q, const HeadCache& h, int64_t D, float scale, floa
 }
 
 // One query against a subset of one head's entries (sorted indices `read`).
-void attend_subset(const float* q, const HeadCache& h, const std::vector<int32_t>& read, int64_t D, float scale,
-                   float* out, float* probs, float* mass) {
+void attend_subset(const float* q, const float* K, const float* V, const std::vector<int32_t>& read, int64_t D,
+                   float scale, float* out, float* probs, float* mass) {
   const int64_t R = int64_t(read.size());
-  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, h.keys.data() + int64_t(read[r]) * D, D) * scale;
+  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, K + int64_t(read[r]) * D, D) * scale;
   masked_softmax(probs, R, R);
   if (mass)
     for (int64_t r = 0; r < R; ++r) mass[read[r]] += probs[r];
   std::fill(out, out + D, 0.0f);
   for (int64_t r = 0; r < R; ++r) {
     const float p = probs[r];
-    const float* v = h.values.data() + int64_t(read[r]) * D;
+    const float* v = V + int64_t(read[r]) * D;
     for (int64_t d = 0; d < D; ++d) out[d] += p * v[d];
   }
 }
@@ -212,6 +209,10 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     attn_mass->resize(n_heads);
     for (int qh = 0; qh < n_heads; ++qh) (*attn_mass)[qh].resize(cache.head(layer, qh / group).size(), 0.0f);
   }
+  // Dense fp32 rows per KV head (KIVI-encoded heads are dequantized once per call).
+  std::vector<std::vector<float>> kbuf(static_cast<size_t>(Hkv)), vbuf(static_cast<size_t>(Hkv));
+  std::vector<KVCache::DenseRows> rows;
+  for (int64_t g = 0; g < Hkv; ++g) rows.push_back(cache.dense_rows(layer, int(g), kbuf[size_t(g)], vbuf[size_t(g)]));
   if (n == 1) {
     // Decode: one query per head; heads in parallel.
 #pragma omp parallel
@@ -221,11 +222,12 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
       for (int qh = 0; qh < n_heads; ++qh) {
         const HeadCache& h = cache.head(layer, qh / group);
         probs.resize(h.size());
+        const KVCache::DenseRows& kv = rows[size_t(qh / group)];
         if (read && !read->empty())
-          attend_subset(q + qh * D, h, (*read)[qh / group], D, scale, out + qh * D, probs.data(),
+          attend_subset(q + qh * D, kv.keys, kv.values, (*read)[qh / group], D, scale, out + qh * D, probs.data(),
                         attn_mass ? (*attn_mass)[qh].data() : nullptr);
         else
-          attend_one(q + qh * D, h, D, scale, out + qh * D, probs.data(),
+          attend_one(q + qh * D, kv.keys, kv.values, h.size(), D, scale, out + qh * D, probs.data(),
                      attn_mass ? (*attn_mass)[qh].data() : nullptr);
       }
     }
@@ -239,7 +241,7 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     const int64_t T = h.size(), past = T - n;
     scores.resize(size_t(n * T));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(T), int(D), scale, q + qh * D, int(stride),
-                h.keys.data(), int(D), 0.0f, scores.data(), int(T));
+                rows[size_t(qh / group)].keys, int(D), 0.0f, scores.data(), int(T));
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) masked_softmax(scores.data() + i * T, past + i + 1, T);
     if (attn_mass) {
@@ -250,7 +252,7 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
       }
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(D), int(T), 1.0f, scores.data(), int(T),
-                h.values.data(), int(D), 0.0f, out + qh * D, int(stride));
+                rows[size_t(qh / group)].values, int(D), 0.0f, out + qh * D, int(stride));
   }
 }
 

@@ -1,0 +1,75 @@
+// The sweep loop: for each model (loaded once), each configuration of the grid and each of its
+// cases, run_case and store the result in one transaction; resume skips stored (config hash, case
+// id) pairs, one failing case or configuration never stops the sweep, --shard i/n runs a
+// deterministic cost-balanced part. `kvbench sweep|run`; tests/test_sweep.cpp.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "eval/sweep_config.h"
+#include "eval/task.h"
+#include "store/results_store.h"
+
+namespace kvb {
+
+// Shard i of n (0 <= i < n).
+struct Shard {
+  int index = 0;
+  int count = 1;
+  std::string str() const;
+};
+// Parses "i/n"; throws kvb::Error for anything else.
+Shard parse_shard(const std::string& text);
+
+// A unit of work: one case of one configuration, and what it is expected to cost.
+struct WorkUnit {
+  std::string config_hash;
+  std::string case_id;
+  double cost = 0.0;
+};
+// Expected cost of a case: prompt tokens (target length when not known), attention's quadratic
+// term, and decoding.
+double expected_case_cost(const Case& c);
+// Assigns each unit to a shard: longest expected cost first onto the least loaded shard (ties: by
+// config hash and case id, then the lowest shard), continuing from `loads` (one per shard, updated)
+// so that successive groups (one per model) stay balanced overall. Deterministic.
+std::vector<int> assign_shards(const std::vector<WorkUnit>& units, std::vector<double>& loads);
+
+struct SweepOptions {
+  Shard shard;
+  bool rerun_failed = false;  // retry stored errors
+  bool force = false;         // recompute everything
+  bool quiet = false;
+  std::string command = "sweep";
+  std::vector<std::string> argv;
+  double progress_interval_seconds = 15.0;  // plain lines when stderr is not a terminal
+};
+
+struct SweepSummary {
+  int64_t configs = 0;
+  int64_t ran = 0, ok = 0, errors = 0, skipped = 0;  // cases run now, by status
+  int64_t already_stored = 0;                        // resumed: not run again
+  int64_t other_shards = 0;                          // left to other shards
+  int64_t config_errors = 0;                         // configurations that could not start
+  double seconds = 0.0;
+  bool interrupted = false;
+  int64_t run_id = 0;
+};
+SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const SweepOptions& opt);
+
+// What a dry run prints: the grid without loading any model.
+struct SweepPlan {
+  int64_t configs = 0;
+  int64_t cases = 0;        // expected cases, all shards
+  int64_t shard_cases = 0;  // expected for this shard (about cases / n)
+  int64_t stored = 0;       // samples already stored for these configurations
+  double estimated_seconds = 0.0;
+  bool estimate_from_history = false;
+  int64_t uncounted_configs = 0;  // configurations whose case count is known only once generated (all rows of a file)
+  std::string describe(const SweepConfig& c, const Shard& shard) const;
+};
+// `store` may be null (no database yet).
+SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard& shard);
+
+}  // namespace kvb

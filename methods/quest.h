@@ -1,0 +1,22 @@
+// Quest's page bounds and page selection (methods/quest.cpp), exposed for the property tests in
+// tests/test_quest_kivi.cpp. Axes: T entries of one KV head, D head dim, P pages of `page` entries.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace kvb::quest {
+
+struct PageBounds {
+  std::vector<float> min, max;  // [P, D] per-channel min / max of the page's keys
+  int64_t n_pages = 0;
+};
+
+// Bounds of the pages of keys [T, D] (the last page may be partial).
+PageBounds page_bounds(const float* keys, int64_t T, int64_t D, int64_t page);
+// Upper bound of q·k over page p: sum_d max(q_d * min_d, q_d * max_d) (>= every true dot product).
+float upper_bound(const PageBounds& b, int64_t p, const float* q, int64_t D);
+// The `n_pages` pages with the largest upper bounds for query q [D] (ties: torch's top-k rule),
+// ascending.
+std::vector<int32_t> top_pages(const PageBounds& b, const float* q, int64_t D, int64_t n_pages);
+
+}  // namespace kvb::quest
