@@ -77,7 +77,7 @@ Params tiny_params(const std::string& id) {
     if (s.name == "window") p.set("window", "16");
     if (s.name == "n_sink") p.set("n_sink", "4");
   }
-  if (info.wraps_scorer) p.set("window", "16");
+  if (id == "adakv") p.set("window", "16");  // its default scorer is snapkv
   if (id == "duo_attention") {
     p.set("head_scores", "0.9,0.1;0.4,0.7");
     p.set("sink_size", "4");
@@ -132,7 +132,7 @@ void check_budget(const std::string& id, const Outcome& o, int64_t n_context, in
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
     } else if (id == "duo_attention") {  // per head: everything, or sink 4 + recent 16
       for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 20u) << h.size();
-    } else if (id == "full" || id == "think" || id == "quest" || id == "kivi") {
+    } else if (id == "full" || id == "think" || id == "quest" || id == "kivi" || id == "decoding") {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_context);
     } else {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
@@ -189,7 +189,8 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
 TEST_P(MethodContract, QueryAwareCompressesTheQuestionToo) {
   Outcome o = run(spec(0.5, true));
   EXPECT_EQ(o.stats.context_tokens, 168);
-  const std::set<std::string> not_uniform = {"full", "pyramidkv", "adakv", "think", "duo_attention", "quest", "kivi"};
+  const std::set<std::string> not_uniform = {"full",  "pyramidkv", "adakv",   "think",
+                                             "duo_attention", "quest", "kivi", "decoding"};
   if (!not_uniform.count(GetParam()))
     for (const auto& layer : o.positions)
       for (const auto& h : layer) EXPECT_EQ(int64_t(h.size()), 84);
@@ -250,6 +251,34 @@ TEST(MethodRegistry, UnknownIdsAndParametersAreClearErrors) {
   s.compression_ratio = 0.5;
   s.token_budget = 10;
   EXPECT_THROW(make_method(s, c), Error);
+}
+
+TEST(MethodSchedule, DecodingWrapperCutsEachLayerBackToTarget) {
+  TinyModel& m = tiny();
+  MethodSpec s;
+  s.id = "decoding";
+  s.params.set("scorer", "snapkv");
+  s.params.set("window", "4");
+  s.params.set("compression_interval", "4");
+  s.params.set("target_size", "100");
+  s.params.set("buffer_size", "8");
+  std::vector<int32_t> ctx = random_ids(7, 120), q = random_ids(8, 8);
+  CaseResult stats;
+  CompressedPrefill p = prefill_with_method(*m.model, s, ctx, q, 13, stats);
+  EXPECT_EQ(p.cache.head(0, 0).size(), 128);  // nothing compressed at prefill
+  GenerationOptions opt;
+  opt.max_new_tokens = 13;  // 12 decode forwards: compressions after steps 4, 8, 12
+  opt.stop_at_end_of_generation = false;
+  generate_with_method(*m.model, p, *m.tok, opt, stats);
+  for (int l = 0; l < p.cache.n_layers(); ++l)
+    for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
+      EXPECT_EQ(p.cache.head(l, h).size(), 100) << l << "," << h;
+      // snapkv's window (the last 4 decode steps) survives every cut.
+      const auto& pos = p.cache.head(l, h).positions;
+      for (int32_t x = 128 + 8; x < 128 + 12; ++x) EXPECT_NE(std::find(pos.begin(), pos.end(), x), pos.end()) << x;
+    }
+  s.params.set("scorer", "h2o");  // needs prefill attention mass: refused clearly
+  EXPECT_THROW(make_method(s, m.ck.config), Error);
 }
 
 TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {
