@@ -1,8 +1,11 @@
 // h2o: heavy hitters by accumulated attention received (Zhang et al. 2023, arXiv:2306.14048; kvpress
 // ObservedAttentionPress): every prefill query's attention summed per key, divided by the number of
-// queries that could see that key, averaged over each GQA group. `kvbench eval --method h2o --ratio 0.5`.
+// queries that could see that key, averaged over each GQA group. schedule=decode adds H2O's decode-time
+// form: one eviction per generated token by accumulated attention, `recent` newest entries protected
+// (methods/decode_eviction.h). `kvbench eval --method h2o --ratio 0.5 [--param schedule=decode]`.
 #include "core/error.h"
 #include "kv/scoring.h"
+#include "methods/decode_eviction.h"
 
 namespace kvb {
 namespace {
@@ -22,8 +25,17 @@ Scorer h2o_scorer(const MethodContext&) {
 }
 
 KVB_REGISTER_METHOD(h2o, 1, "H2O: Zhang et al. 2023, arXiv:2306.14048 (kvpress ObservedAttentionPress)",
-                    "scorer=accumulated attention (normalised), budget=uniform, schedule=prefill", {},
-                    [](const MethodContext& ctx) { return make_scored_method(h2o_scorer(ctx), uniform_budget()); },
+                    "scorer=accumulated attention (normalised), budget=uniform, schedule=prefill | decode",
+                    {{"schedule", "prefill", "prefill (kvpress) | decode (also evict one entry per generated token)"},
+                     {"recent", "32", "schedule=decode: newest entries never evicted"}},
+                    [](const MethodContext& ctx) -> std::unique_ptr<Method> {
+                      const std::string schedule = ctx.params.get_string("schedule");
+                      KVB_CHECK(schedule == "prefill" || schedule == "decode",
+                                "h2o: schedule '{}' must be prefill or decode", schedule);
+                      if (schedule == "prefill") return make_scored_method(h2o_scorer(ctx), uniform_budget());
+                      return std::make_unique<DecodeTimeEviction>(
+                          h2o_scorer(ctx), DecodeTimeEviction::Rule::AccumulatedAttention, ctx.params.get_int("recent"));
+                    },
                     h2o_scorer);
 
 }  // namespace

@@ -1,8 +1,11 @@
 // tova: the last prompt query's attention averaged over all query heads, one score shared by every
 // KV head; the last token is always kept (Oren et al. 2024, arXiv:2401.06104; kvpress TOVAPress).
-// `kvbench eval --method tova --ratio 0.5`.
+// schedule=decode adds TOVA's token-by-token form: after each generated token the entry with the lowest
+// head-averaged attention from that token is evicted (methods/decode_eviction.h).
+// `kvbench eval --method tova --ratio 0.5 [--param schedule=decode]`.
 #include "core/error.h"
 #include "kv/scoring.h"
+#include "methods/decode_eviction.h"
 
 namespace kvb {
 namespace {
@@ -27,8 +30,16 @@ Scorer tova_scorer(const MethodContext&) {
 }
 
 KVB_REGISTER_METHOD(tova, 1, "TOVA: Oren et al. 2024, arXiv:2401.06104 (kvpress TOVAPress)",
-                    "scorer=last query's attention, head-averaged, budget=uniform, schedule=prefill", {},
-                    [](const MethodContext& ctx) { return make_scored_method(tova_scorer(ctx), uniform_budget()); },
+                    "scorer=last query's attention, head-averaged, budget=uniform, schedule=prefill | decode",
+                    {{"schedule", "prefill", "prefill (kvpress) | decode (also evict one entry per generated token)"}},
+                    [](const MethodContext& ctx) -> std::unique_ptr<Method> {
+                      const std::string schedule = ctx.params.get_string("schedule");
+                      KVB_CHECK(schedule == "prefill" || schedule == "decode",
+                                "tova: schedule '{}' must be prefill or decode", schedule);
+                      if (schedule == "prefill") return make_scored_method(tova_scorer(ctx), uniform_budget());
+                      return std::make_unique<DecodeTimeEviction>(tova_scorer(ctx),
+                                                                  DecodeTimeEviction::Rule::CurrentAttention, 1);
+                    },
                     tova_scorer);
 
 }  // namespace

@@ -281,6 +281,34 @@ TEST(MethodSchedule, DecodingWrapperCutsEachLayerBackToTarget) {
   EXPECT_THROW(make_method(s, m.ck.config), Error);
 }
 
+TEST(MethodSchedule, DecodeTimeH2oAndTovaHoldTheBudgetWhileGenerating) {
+  TinyModel& m = tiny();
+  for (const char* id : {"h2o", "tova"}) {
+    MethodSpec s;
+    s.id = id;
+    s.params.set("schedule", "decode");
+    s.token_budget = 90;
+    s.query_aware = true;  // every entry is counted against the budget from the first step
+    std::vector<int32_t> ctx = random_ids(7, 120), q = random_ids(8, 8);
+    CaseResult stats;
+    CompressedPrefill p = prefill_with_method(*m.model, s, ctx, q, 10, stats);
+    EXPECT_EQ(p.cache.head(1, 1).size(), 90) << id;
+    GenerationOptions opt;
+    opt.max_new_tokens = 10;
+    opt.stop_at_end_of_generation = false;
+    generate_with_method(*m.model, p, *m.tok, opt, stats);
+    for (int l = 0; l < p.cache.n_layers(); ++l)
+      for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
+        EXPECT_EQ(p.cache.head(l, h).size(), 90) << id << " layer " << l << " head " << h;
+        EXPECT_EQ(p.cache.head(l, h).positions.back(), 128 + 8) << id;  // the newest token is never evicted
+      }
+    // A budget that holds everything changes nothing: identical to full attention.
+    s.token_budget = 1000;
+    Outcome o = run(s), ref = run(MethodSpec{});
+    EXPECT_EQ(o.tokens, ref.tokens) << id;
+  }
+}
+
 TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {
   MethodSpec s;
   s.id = "adakv";
