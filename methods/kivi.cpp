@@ -24,7 +24,7 @@ KVB_REGISTER_METHOD(kivi, 1, "KIVI: Liu et al. 2024, arXiv:2402.02750",
                      {"group", "32", "tokens per key group and channels per value group"},
                      {"residual", "128", "recent tokens kept in full precision (at least)"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {
-                      KVB_CHECK(ctx.compression_ratio == 0.0 && ctx.token_budget == 0,
+                      KVB_CHECK(ctx.composite_part || (ctx.compression_ratio == 0.0 && ctx.token_budget == 0),
                                 "kivi quantizes instead of evicting: its size is set by bits/group/residual, not by "
                                 "--ratio or --budget");
                       KiviConfig cfg;

@@ -309,6 +309,38 @@ TEST(MethodSchedule, DecodeTimeH2oAndTovaHoldTheBudgetWhileGenerating) {
   }
 }
 
+TEST(MethodRegistry, CompositionEvictsThenEncodes) {
+  MethodSpec s;
+  s.id = "snapkv+kivi";
+  s.params.set("window", "16");
+  s.params.set("bits", "4");
+  s.params.set("group", "16");
+  s.params.set("residual", "16");
+  s.compression_ratio = 0.5;
+  Outcome o = run(s);
+  MethodSpec alone = s;
+  alone.id = "snapkv";
+  alone.params = Params{{"window", "16"}};
+  Outcome a = run(alone);
+  EXPECT_EQ(o.positions, a.positions);  // the same eviction decisions
+  const ModelConfig& c = tiny().ck.config;
+  // 80 kept entries per head, 64 of them packed at 4 bits, 16 in fp32.
+  const size_t per_head = 2 * size_t(64 * 16 * 4 / 8) + size_t(64 / 16 * 16) * 2 * 4 + size_t(64 * 1) * 2 * 4 +
+                          size_t(16 * 16) * 2 * 4 + 80 * 4;
+  EXPECT_EQ(o.stats.kv_resident_bytes, size_t(c.n_layers * c.n_kv_heads) * per_head);
+  EXPECT_LT(o.stats.kv_resident_bytes, a.stats.kv_resident_bytes);
+  s.id = "snapkv+knorm";  // two evicting parts: refused
+  s.params = Params{{"window", "16"}};
+  try {
+    run(s);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("two parts evict"), std::string::npos) << e.what();
+  }
+  s.id = "snapkv+nope";
+  EXPECT_THROW(run(s), Error);
+}
+
 TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {
   MethodSpec s;
   s.id = "adakv";

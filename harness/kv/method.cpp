@@ -60,9 +60,127 @@ std::vector<const MethodInfo*> list_methods() {
   return out;
 }
 
+namespace {
+
+// A composite "a+b" (e.g. snapkv+kivi): at most one part evicts tokens at prefill; the others add a
+// codec, a selector, channel pruning or decode hooks. Every call is forwarded to the parts.
+class CompositeMethod final : public Method {
+ public:
+  explicit CompositeMethod(std::vector<std::unique_ptr<Method>> parts) : parts_(std::move(parts)) {}
+  PrefillNeeds prefill_needs() const override {
+    PrefillNeeds n;
+    for (const auto& p : parts_) {
+      PrefillNeeds q = p->prefill_needs();
+      n.window = std::max(n.window, q.window);
+      n.attention_mass |= q.attention_mass;
+      if (q.query_stats_from >= 0)
+        n.query_stats_from = n.query_stats_from < 0 ? q.query_stats_from : std::min(n.query_stats_from, q.query_stats_from);
+      n.query_covariance |= q.query_covariance;
+    }
+    return n;
+  }
+  KeepSets compress_prefill(const LayerView& v) override {
+    KeepSets keep;
+    for (const auto& p : parts_) {
+      KeepSets k = p->compress_prefill(v);
+      if (k.empty()) continue;
+      KVB_CHECK(keep.empty(), "composite method: two parts evict tokens at prefill; combine one evicting method "
+                "with codecs / selectors only");
+      keep = std::move(k);
+    }
+    return keep;
+  }
+  std::vector<std::vector<int32_t>> prune_key_channels(const LayerView& v) override {
+    for (const auto& p : parts_) {
+      auto c = p->prune_key_channels(v);
+      if (!c.empty()) return c;
+    }
+    return {};
+  }
+  bool decode_hooks() const override { return hooks() != nullptr; }
+  bool decode_wants_mass() const override { return hooks() && hooks()->decode_wants_mass(); }
+  KeepSets on_decode_step(const LayerView& v, int64_t step) override { return hooks()->on_decode_step(v, step); }
+  bool has_selector() const override { return selector() != nullptr; }
+  ReadSets select(int layer, const float* q, const KVCache& cache) override { return selector()->select(layer, q, cache); }
+  void encode(KVCache& cache) override {
+    for (const auto& p : parts_) p->encode(cache);
+  }
+
+ private:
+  Method* hooks() const {
+    for (const auto& p : parts_)
+      if (p->decode_hooks()) return p.get();
+    return nullptr;
+  }
+  Method* selector() const {
+    for (const auto& p : parts_)
+      if (p->has_selector()) return p.get();
+    return nullptr;
+  }
+  std::vector<std::unique_ptr<Method>> parts_;
+};
+
+std::vector<std::string> split_plus(std::string_view id) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t plus = id.find('+', start);
+    parts.emplace_back(id.substr(start, plus == std::string_view::npos ? std::string_view::npos : plus - start));
+    if (plus == std::string_view::npos) break;
+    start = plus + 1;
+  }
+  return parts;
+}
+
+// The MethodInfo of "a+b": parameters of every part; a name two parts declare is given as "part.name".
+const MethodInfo& composite_info(std::string_view id) {
+  static std::map<std::string, MethodInfo, std::less<>> composites;
+  auto it = composites.find(id);
+  if (it != composites.end()) return it->second;
+  std::vector<const MethodInfo*> parts;
+  for (const std::string& name : split_plus(id)) {
+    KVB_CHECK(!name.empty(), "method '{}': empty part in a composite id", id);
+    parts.push_back(&find_method(name));
+  }
+  MethodInfo info;
+  info.id = std::string(id);
+  info.version = 0;
+  std::map<std::string, int> count;
+  for (const MethodInfo* p : parts)
+    for (const auto& ps : p->params) ++count[ps.name];
+  for (size_t i = 0; i < parts.size(); ++i) {
+    info.version = info.version * 100 + parts[i]->version;
+    info.paper += (i ? " + " : "") + parts[i]->paper;
+    info.parts += (i ? " | " : "") + parts[i]->id + ": " + parts[i]->parts;
+    for (auto ps : parts[i]->params) {
+      if (count[ps.name] > 1) ps.name = parts[i]->id + "." + ps.name;
+      info.params.push_back(ps);
+    }
+  }
+  info.make = [parts](const MethodContext& ctx) -> std::unique_ptr<Method> {
+    std::vector<std::unique_ptr<Method>> made;
+    for (const MethodInfo* p : parts) {
+      MethodContext sub = ctx;
+      sub.params = Params{};
+      sub.composite_part = true;
+      for (const auto& ps : p->params) {
+        const std::string prefixed = p->id + "." + ps.name;
+        sub.params.set(ps.name, ctx.params.has(prefixed) ? ctx.params.get_string(prefixed)
+                                                         : ctx.params.get_string(ps.name, ps.default_value));
+      }
+      made.push_back(p->make(sub));
+    }
+    return std::make_unique<CompositeMethod>(std::move(made));
+  };
+  return composites.emplace(std::string(id), std::move(info)).first->second;
+}
+
+}  // namespace
+
 const MethodInfo& find_method(std::string_view id) {
   auto it = registry().find(id);
   if (it != registry().end()) return it->second;
+  if (id.find('+') != std::string_view::npos) return composite_info(id);
   std::vector<std::string> ids = known_ids();
   std::string near = nearest_name(id, ids);
   KVB_FAIL("unknown method '{}'{}; known methods: {}", id, near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),

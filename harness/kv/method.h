@@ -94,6 +94,7 @@ struct MethodContext {
   int64_t token_budget = 0;
   uint64_t seed = 0;
   const ModelConfig* config = nullptr;
+  bool composite_part = false;     // built as one part of "a+b" (the budget belongs to the evicting part)
   // Tokens kept per head for a compressed part of n tokens: token_budget if set, else
   // max(1, int(n * (1 - ratio))) (kvpress's compute_n_kept), at most n.
   int64_t kept_for(int64_t n) const;
@@ -129,7 +130,10 @@ struct MethodInfo {
 };
 
 std::vector<const MethodInfo*> list_methods();                 // sorted by id
-const MethodInfo& find_method(std::string_view id);             // kvb::Error with nearest id
+// kvb::Error with the nearest id. "a+b" (e.g. snapkv+kivi) composes registered methods: one may evict,
+// the others add a codec, selector, channel pruning or decode hooks; a parameter two parts declare
+// is given as "part.name".
+const MethodInfo& find_method(std::string_view id);
 // Checks the spec (id, parameter names, ratio in [0,1), budget >= 0) and builds the method.
 std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config);
 // The spec's parameters overlaid on the declared defaults (unknown key: kvb::Error). For wrappers,
