@@ -24,7 +24,7 @@ namespace {
 struct EvalArgs {
   std::string model, task, chat_template = "auto", json_path, weights = "native", haystack_dir;
   std::vector<std::string> params, task_params, method_params;
-  std::string method = "full";
+  std::string method = "full", export_kvpress;
   double ratio = 0.0;
   int64_t budget = 0;
   bool query_aware = false;
@@ -93,6 +93,21 @@ void run_eval(const EvalArgs& a) {
   TaskEnv env{tok.get(), resolve_chat_format(a.chat_template, ck.chat_template)};
   Stopwatch gen_sw;
   std::vector<Case> cases = generate_cases(info.id, user, a.seed, env);
+  if (!a.export_kvpress.empty()) {  // kvpress's dataset rows, to replay the same cases in kvpress
+    std::ofstream f(a.export_kvpress);
+    KVB_CHECK(f.good(), "{}: cannot write", a.export_kvpress);
+    for (const Case& c : cases)
+      f << nlohmann::json{{"id", c.id},
+                          {"context", c.context},
+                          {"question", c.question},
+                          {"answer_prefix", c.answer_prefix},
+                          {"answer", c.answers},
+                          {"max_new_tokens", c.max_new_tokens}}
+               .dump()
+        << "\n";
+    fmt::print("{} cases of {} written as kvpress rows to {}\n", cases.size(), info.id, a.export_kvpress);
+    return;
+  }
   log_info("{} v{}: {} cases generated in {:.1f}s (chat template {})", info.id, info.version, cases.size(),
            gen_sw.seconds(), chat_template_name(env.chat.kind));
 
@@ -171,6 +186,8 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   add_engine_options(cmd, a->weights, a->prefill_chunk);
   cmd->add_option("--show", a->show, "Print the first N predictions next to their answers");
   cmd->add_option("--json", a->json_path, "Write per-case results as JSON");
+  cmd->add_option("--export-kvpress", a->export_kvpress,
+                  "Write the generated cases as kvpress dataset rows (jsonl) and exit without running them");
   cmd->callback([a] { run_eval(*a); });
 });
 

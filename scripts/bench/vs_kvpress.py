@@ -1,0 +1,86 @@
+"""kvbench vs NVIDIA kvpress on the same cases (a benchmark, not a test).
+
+Exports kvbench's niah_single cases (2K tokens) as kvpress dataset rows, runs kvpress 0.5.5 (PyTorch
+CPU, transformers loading the same SmolLM2 GGUF, dequantized to fp32) with no press, SnapKV and
+StreamingLLM at ratio 0.5, runs kvbench on the same rows (task kvpress_jsonl), and prints accuracy
+(string_match_all) and wall time of both. Usage (kvpress needs transformers < 5.3):
+  ~/.venvs/kvpress/bin/python scripts/bench/vs_kvpress.py --kvbench build/kvbench --n 50 --threads 2
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--kvbench", default="build/kvbench")
+ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+ap.add_argument("--n", type=int, default=50)
+ap.add_argument("--length", type=int, default=2048)
+ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--ratio", type=float, default=0.5)
+args = ap.parse_args()
+
+work = tempfile.mkdtemp(prefix="vs_kvpress_")
+rows_path = os.path.join(work, "rows.jsonl")
+subprocess.run([args.kvbench, "eval", "-q", "--model", args.model, "--task", "niah_single", "--param", "haystack=noise",
+                "--param", "value_type=number", "--length", str(args.length), "--n", str(args.n),
+                "--export-kvpress", rows_path], check=True)
+rows = [json.loads(l) for l in open(rows_path)]
+
+
+def match_all(pred, answers):
+    return 100.0 * sum(a.lower() in pred.lower() for a in answers) / len(answers)
+
+
+methods = [("full", None), ("snapkv", args.ratio), ("streaming_llm", args.ratio)]
+results = {}
+# kvbench: one process per method, model load included in the wall time.
+for name, ratio in methods:
+    out = os.path.join(work, f"kvbench_{name}.json")
+    cmd = [args.kvbench, "eval", "-q", "-t", str(args.threads), "--model", args.model, "--task", "kvpress_jsonl",
+           "--param", f"file={rows_path}", "--method", name, "--json", out]
+    if ratio is not None:
+        cmd += ["--ratio", str(ratio)]
+    t0 = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.monotonic() - t0
+    cases = json.load(open(out))["cases"]
+    results[(name, "kvbench")] = (sum(c["score"] for c in cases) / len(cases), wall)
+    print(f"kvbench {name}: {results[(name, 'kvbench')]}", flush=True)
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from kvpress import SnapKVPress, StreamingLLMPress  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline  # noqa: E402
+
+torch.set_num_threads(args.threads)
+transformers.logging.set_verbosity_error()
+model_dir, model_file = os.path.split(os.path.abspath(args.model))
+t0 = time.monotonic()
+tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=model_file)
+model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32).eval()
+load = time.monotonic() - t0
+pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tok, device="cpu")
+for name, ratio in methods:
+    press = None if ratio is None else (SnapKVPress if name == "snapkv" else StreamingLLMPress)(compression_ratio=ratio)
+    t0 = time.monotonic()
+    scores = []
+    with torch.no_grad():
+        for r in rows:
+            pred = pipe(r["context"], question=r["question"], answer_prefix=r["answer_prefix"], press=press,
+                        max_new_tokens=r["max_new_tokens"])["answer"]
+            scores.append(match_all(pred, r["answer"]))
+    wall = time.monotonic() - t0 + load  # model load counted once per method, as for kvbench
+    results[(name, "kvpress")] = (sum(scores) / len(scores), wall)
+    print(f"kvpress {name}: {results[(name, 'kvpress')]}", flush=True)
+
+print(f"\n{len(rows)} niah_single cases at {args.length} tokens, ratio {args.ratio}, {args.threads} threads\n")
+print("| method | kvbench accuracy | kvpress accuracy | kvbench wall s | kvpress wall s | speedup |")
+print("| --- | --- | --- | --- | --- | --- |")
+for name, _ in methods:
+    ka, kw = results[(name, "kvbench")]
+    pa, pw = results[(name, "kvpress")]
+    print(f"| {name} | {ka:.1f} | {pa:.1f} | {kw:.1f} | {pw:.1f} | {pw / kw:.2f}x |")
