@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -130,6 +131,8 @@ void check_budget(const std::string& id, const Outcome& o, int64_t n_context, in
       EXPECT_EQ(layer_total, n_kv_heads * n_kept) << "layer " << l;
     } else if (id == "pyramidkv") {
       for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
+    } else if (id == "razor_attention") {  // retrieval heads: everything; others: n_kept incl. compensation
+      for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || int64_t(h.size()) == n_kept);
     } else if (id == "duo_attention") {  // per head: everything, or sink 4 + recent 16
       for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 20u) << h.size();
     } else if (id == "full" || id == "think" || id == "quest" || id == "kivi" || id == "decoding") {
@@ -150,6 +153,10 @@ TEST_P(MethodContract, BudgetRespectedAndBytesFreed) {
     // Resident bytes right after compression: exactly the kept entries (fp32 K and V + position).
     const size_t per_entry = 2 * size_t(c.head_dim) * sizeof(float) + sizeof(int32_t);
     size_t expected = size_t(o.stats.kept_tokens) * per_entry;
+    if (GetParam() == "razor_attention")  // heads holding a compensation entry carry a logit bias per entry
+      for (const auto& layer : o.positions)
+        for (const auto& h : layer)
+          if (int64_t(h.size()) != T) expected += h.size() * sizeof(float);
     if (GetParam() == "kivi")
       expected = size_t(c.n_layers * c.n_kv_heads) *
                  kivi_head_bytes(T, c.head_dim, ratio >= 0.75 ? 2 : ratio >= 0.5 ? 4 : 8, 16, 32);
@@ -189,8 +196,8 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
 TEST_P(MethodContract, QueryAwareCompressesTheQuestionToo) {
   Outcome o = run(spec(0.5, true));
   EXPECT_EQ(o.stats.context_tokens, 168);
-  const std::set<std::string> not_uniform = {"full",  "pyramidkv", "adakv",   "think",
-                                             "duo_attention", "quest", "kivi", "decoding"};
+  const std::set<std::string> not_uniform = {"full",  "pyramidkv", "adakv",   "think",          "duo_attention",
+                                             "quest", "kivi",      "decoding", "razor_attention"};
   if (!not_uniform.count(GetParam()))
     for (const auto& layer : o.positions)
       for (const auto& h : layer) EXPECT_EQ(int64_t(h.size()), 84);
@@ -339,6 +346,40 @@ TEST(MethodRegistry, CompositionEvictsThenEncodes) {
   }
   s.id = "snapkv+nope";
   EXPECT_THROW(run(s), Error);
+}
+
+TEST(MethodProtection, RazorAttentionKeepsRetrievalHeadsWholeAndCompensatesTheOthers) {
+  TinyModel& m = tiny();
+  MethodSpec s;
+  s.id = "razor_attention";
+  s.params.set("retrieval_fraction", "0.5");
+  s.compression_ratio = 0.75;  // 40 entries per streaming head: 4 sinks + 35 recent + 1 compensation
+  std::vector<int32_t> ctx = random_ids(7, 160), q = random_ids(8, 8);
+  CaseResult stats;
+  CompressedPrefill p = prefill_with_method(*m.model, s, ctx, q, 1, stats);
+  int whole = 0, compensated = 0;
+  for (int l = 0; l < p.cache.n_layers(); ++l)
+    for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
+      const HeadCache& hc = p.cache.head(l, h);
+      if (hc.logit_bias.empty()) {
+        ++whole;
+        EXPECT_EQ(hc.size(), 160 + 8);
+        continue;
+      }
+      ++compensated;
+      ASSERT_EQ(hc.size(), 40 + 8);
+      for (int32_t j = 0; j < 4; ++j) EXPECT_EQ(hc.positions[size_t(j)], j);  // sinks
+      EXPECT_EQ(hc.positions[4], 125);                                        // recent window 125..159
+      EXPECT_EQ(hc.positions[39], 4);           // the compensation entry, at the first dropped position
+      EXPECT_NEAR(hc.logit_bias[39], std::log(121.0f), 1e-5);  // it stands for the 121 dropped entries
+      EXPECT_EQ(hc.logit_bias[0], 0.0f);
+    }
+  EXPECT_EQ(whole, 2);  // half of the 4 (layer, KV head) pairs
+  EXPECT_EQ(compensated, 2);
+  // Deterministic: the same heads on a second run.
+  CompressedPrefill p2 = prefill_with_method(*m.model, s, ctx, q, 1, stats);
+  for (int l = 0; l < p.cache.n_layers(); ++l)
+    for (int h = 0; h < p.cache.n_kv_heads(); ++h) EXPECT_EQ(p.cache.head(l, h).positions, p2.cache.head(l, h).positions);
 }
 
 TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {

@@ -112,7 +112,7 @@ void run_eval(const EvalArgs& a) {
            gen_sw.seconds(), chat_template_name(env.chat.kind));
 
   Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
-  make_method(spec, ck.config);  // budget / parameter values checked before the first case
+  make_method(spec, ck.config, &model);  // budget / parameter values checked before the first case
   std::vector<double> scores;
   nlohmann::json rows = nlohmann::json::array();
   const bool tty = isatty(STDERR_FILENO);

@@ -164,7 +164,7 @@ class DecodeHooks final : public ForwardObserver {
 CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec, std::span<const int32_t> context,
                                       std::span<const int32_t> question, int max_new_tokens, CaseResult& r) {
   const ModelConfig& cfg = model.config();
-  CompressedPrefill p{model.make_cache(), Tensor{}, make_method(spec, cfg)};
+  CompressedPrefill p{model.make_cache(), Tensor{}, make_method(spec, cfg, &model)};
   std::vector<int32_t> compressed(context.begin(), context.end());
   if (spec.query_aware) compressed.insert(compressed.end(), question.begin(), question.end());
   KVB_CHECK(!compressed.empty(), "the prompt has no context tokens to compress");
@@ -185,7 +185,13 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
     for (int l = 0; l < cfg.n_layers; ++l) {
       LayerView v = recorder.view(l, cfg, cache);
       v.n_kept = n_kept;
-      apply_keep(cache, l, p.method->compress_prefill(v));
+      const KeepSets keep = p.method->compress_prefill(v);
+      const auto comp = p.method->compensation(v, keep);  // computed before the dropped entries are freed
+      apply_keep(cache, l, keep);
+      for (size_t h = 0; h < comp.size(); ++h)
+        if (comp[h].present)
+          cache.append_compensation(l, int(h), comp[h].key.data(), comp[h].value.data(), comp[h].position,
+                                    comp[h].logit_bias);
       const auto channels = p.method->prune_key_channels(v);
       for (size_t h = 0; h < channels.size(); ++h) cache.zero_key_channels(l, int(h), channels[h]);
     }

@@ -22,7 +22,27 @@ void KVCache::append(int layer, int kv_head, const float* k, const float* v, int
     std::memcpy(h.values.data() + old + i * D, v + i * stride, D * sizeof(float));
   }
   h.positions.insert(h.positions.end(), pos, pos + n);
+  if (!h.logit_bias.empty()) h.logit_bias.resize(h.positions.size(), 0.0f);
   if (codec_) quantize_old_entries(h);
+}
+
+void KVCache::append_compensation(int layer, int kv_head, const float* key, const float* value, int32_t position,
+                                  float logit_bias) {
+  HeadCache& h = head(layer, kv_head);
+  KVB_CHECK(!h.is_quantized(), "KV cache layer {} head {}: compensation entries go before KIVI encoding", layer,
+            kv_head);
+  // Exact reservations: the appended entry costs its own bytes, not a doubled capacity.
+  h.keys.reserve(h.keys.size() + size_t(head_dim_));
+  h.values.reserve(h.values.size() + size_t(head_dim_));
+  h.positions.reserve(h.positions.size() + 1);
+  if (h.logit_bias.empty()) {
+    h.logit_bias.reserve(h.positions.size() + 1);
+    h.logit_bias.assign(h.positions.size(), 0.0f);
+  }
+  h.keys.insert(h.keys.end(), key, key + head_dim_);
+  h.values.insert(h.values.end(), value, value + head_dim_);
+  h.positions.push_back(position);
+  h.logit_bias.push_back(logit_bias);
 }
 
 void KVCache::quantize_old_entries(HeadCache& h) {
@@ -84,6 +104,8 @@ void KVCache::keep(int layer, int kv_head, std::span<const int32_t> indices) {
     out.positions[i] = h.positions[indices[i]];
   }
   out.zeroed_key_channels = std::move(h.zeroed_key_channels);
+  if (!h.logit_bias.empty())
+    for (int32_t idx : indices) out.logit_bias.push_back(h.logit_bias[size_t(idx)]);
   h = std::move(out);  // the old buffers are freed here
 }
 
@@ -141,7 +163,8 @@ void KVCache::clear() {
 size_t KVCache::resident_bytes() const {
   size_t b = 0;
   for (auto& h : heads_)
-    b += (h.keys.capacity() + h.values.capacity()) * sizeof(float) + h.positions.capacity() * sizeof(int32_t) +
+    b += (h.keys.capacity() + h.values.capacity() + h.logit_bias.capacity()) * sizeof(float) +
+         h.positions.capacity() * sizeof(int32_t) +
          h.quantized.bytes();
   return b;
 }

@@ -19,6 +19,9 @@ struct HeadCache {
   std::vector<float> values;       // [T - quantized.n, D]
   std::vector<int32_t> positions;  // [T] original position of each cached token
   std::vector<int32_t> zeroed_key_channels;  // key channels a method pruned (think), ascending
+  // [T] added to each entry's attention logit (razor_attention's compensation entry stands for n
+  // dropped tokens: log n); empty = all zero.
+  std::vector<float> logit_bias;
   int64_t size() const { return int64_t(positions.size()); }
   bool is_quantized() const { return quantized.n > 0; }
   // The key channels still carrying data: every channel but the zeroed ones.
@@ -44,6 +47,10 @@ class KVCache {
   // Keeps only the tokens at `indices` (strictly increasing indices into the head's current
   // contents) and releases the memory of the others.
   void keep(int layer, int kv_head, std::span<const int32_t> indices);
+  // Appends one summary entry (key, value [D]) with an attention-logit bias to a head: a
+  // compensation entry standing for dropped tokens (razor_attention).
+  void append_compensation(int layer, int kv_head, const float* key, const float* value, int32_t position,
+                           float logit_bias);
   // Zeroes `channels` (ascending) of every key the head holds now (ThinK's channel pruning, as kvpress
   // applies it: keys appended later keep all channels).
   void zero_key_channels(int layer, int kv_head, std::span<const int32_t> channels);

@@ -90,6 +90,13 @@ class CompositeMethod final : public Method {
     }
     return keep;
   }
+  std::vector<Compensation> compensation(const LayerView& v, const KeepSets& keep) override {
+    for (const auto& p : parts_) {
+      auto c = p->compensation(v, keep);
+      if (!c.empty()) return c;
+    }
+    return {};
+  }
   std::vector<std::vector<int32_t>> prune_key_channels(const LayerView& v) override {
     for (const auto& p : parts_) {
       auto c = p->prune_key_channels(v);
@@ -216,7 +223,7 @@ Params resolve_method_params(const MethodInfo& info, const Params& user) {
   return out;
 }
 
-std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config) {
+std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config, Transformer* model) {
   const MethodInfo& info = find_method(spec.id);
   KVB_CHECK(std::isfinite(spec.compression_ratio) && spec.compression_ratio >= 0.0 && spec.compression_ratio < 1.0,
             "method {}: compression ratio {} is outside [0, 1)", spec.id, spec.compression_ratio);
@@ -229,6 +236,7 @@ std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& c
   ctx.token_budget = spec.token_budget;
   ctx.seed = spec.seed;
   ctx.config = &config;
+  ctx.model = model;
   return info.make(ctx);
 }
 

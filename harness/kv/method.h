@@ -15,6 +15,10 @@
 #include "model/config.h"
 
 namespace kvb {
+class Transformer;
+}
+
+namespace kvb {
 
 // Which KV-compression method a case runs with.
 struct MethodSpec {
@@ -70,6 +74,15 @@ class Method {
   virtual PrefillNeeds prefill_needs() const { return {}; }
   // After the compressed prefill: the entries each KV head of `v.layer` keeps.
   virtual KeepSets compress_prefill(const LayerView& v) { return {}; }
+  // After compress_prefill (given its keep sets): per KV head, an optional summary entry the cache
+  // appends for what was dropped (razor_attention). Empty: none.
+  struct Compensation {
+    bool present = false;
+    std::vector<float> key, value;  // [D] each
+    int32_t position = 0;
+    float logit_bias = 0.0f;
+  };
+  virtual std::vector<Compensation> compensation(const LayerView& v, const KeepSets& keep) { return {}; }
   // After compress_prefill: per KV head, the key channels to zero (think); empty: none.
   virtual std::vector<std::vector<int32_t>> prune_key_channels(const LayerView& v) { return {}; }
 
@@ -95,6 +108,7 @@ struct MethodContext {
   uint64_t seed = 0;
   const ModelConfig* config = nullptr;
   bool composite_part = false;     // built as one part of "a+b" (the budget belongs to the evicting part)
+  Transformer* model = nullptr;    // the model, for methods that probe it (razor_attention); may be null
   // Tokens kept per head for a compressed part of n tokens: token_budget if set, else
   // max(1, int(n * (1 - ratio))) (kvpress's compute_n_kept), at most n.
   int64_t kept_for(int64_t n) const;
@@ -135,7 +149,7 @@ std::vector<const MethodInfo*> list_methods();                 // sorted by id
 // is given as "part.name".
 const MethodInfo& find_method(std::string_view id);
 // Checks the spec (id, parameter names, ratio in [0,1), budget >= 0) and builds the method.
-std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config);
+std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config, Transformer* model = nullptr);
 // The spec's parameters overlaid on the declared defaults (unknown key: kvb::Error). For wrappers,
 // the wrapped scorer's parameters are declared too.
 Params resolve_method_params(const MethodInfo& info, const Params& user);

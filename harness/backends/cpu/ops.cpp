@@ -168,10 +168,10 @@ void masked_softmax(float* row, int64_t valid, int64_t len) {
 }
 
 // One query (decode step) against one head's cache: out[D] = softmax(q·K^T * scale) · V.
-void attend_one(const float* q, const float* K, const float* V, int64_t T, int64_t D, float scale, float* out,
-                float* probs, float* mass) {
+void attend_one(const float* q, const float* K, const float* V, const float* bias, int64_t T, int64_t D, float scale,
+                float* out, float* probs, float* mass) {
   for (int64_t j = 0; j < T; ++j) {
-    probs[j] = dot(q, K + j * D, D) * scale;
+    probs[j] = dot(q, K + j * D, D) * scale + (bias ? bias[j] : 0.0f);
   }
   masked_softmax(probs, T, T);
   if (mass)
@@ -185,10 +185,10 @@ void attend_one(const float* q, const float* K, const float* V, int64_t T, int64
 }
 
 // One query against a subset of one head's entries (sorted indices `read`).
-void attend_subset(const float* q, const float* K, const float* V, const std::vector<int32_t>& read, int64_t D,
-                   float scale, float* out, float* probs, float* mass) {
+void attend_subset(const float* q, const float* K, const float* V, const float* bias, const std::vector<int32_t>& read,
+                   int64_t D, float scale, float* out, float* probs, float* mass) {
   const int64_t R = int64_t(read.size());
-  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, K + int64_t(read[r]) * D, D) * scale;
+  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, K + int64_t(read[r]) * D, D) * scale + (bias ? bias[read[r]] : 0.0f);
   masked_softmax(probs, R, R);
   if (mass)
     for (int64_t r = 0; r < R; ++r) mass[read[r]] += probs[r];
@@ -224,10 +224,12 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
         probs.resize(h.size());
         const KVCache::DenseRows& kv = rows[size_t(qh / group)];
         if (read && !read->empty())
-          attend_subset(q + qh * D, kv.keys, kv.values, (*read)[qh / group], D, scale, out + qh * D, probs.data(),
+          attend_subset(q + qh * D, kv.keys, kv.values, h.logit_bias.empty() ? nullptr : h.logit_bias.data(),
+                        (*read)[qh / group], D, scale, out + qh * D, probs.data(),
                         attn_mass ? (*attn_mass)[qh].data() : nullptr);
         else
-          attend_one(q + qh * D, kv.keys, kv.values, h.size(), D, scale, out + qh * D, probs.data(),
+          attend_one(q + qh * D, kv.keys, kv.values, h.logit_bias.empty() ? nullptr : h.logit_bias.data(), h.size(), D,
+                     scale, out + qh * D, probs.data(),
                      attn_mass ? (*attn_mass)[qh].data() : nullptr);
       }
     }
@@ -243,7 +245,11 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(T), int(D), scale, q + qh * D, int(stride),
                 rows[size_t(qh / group)].keys, int(D), 0.0f, scores.data(), int(T));
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) masked_softmax(scores.data() + i * T, past + i + 1, T);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!h.logit_bias.empty())
+        for (int64_t j = 0; j <= past + i; ++j) scores[size_t(i * T + j)] += h.logit_bias[size_t(j)];
+      masked_softmax(scores.data() + i * T, past + i + 1, T);
+    }
     if (attn_mass) {
       float* mass = (*attn_mass)[qh].data();
       for (int64_t i = 0; i < n; ++i) {
