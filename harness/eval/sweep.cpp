@@ -394,6 +394,10 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
           r.backend = config.engine.backend;
           r.threads = threads;
           r.prefill_chunk = config.engine.prefill_chunk;
+          r.case_meta = json{{"depths", c.meta.depths},
+                             {"target_length", c.meta.target_length},
+                             {"token_length", c.meta.token_length}}
+                            .dump();
           reset_peak_rss();
           const int max_pos = ck->config.max_position;
           if (max_pos > 0 && c.meta.target_length > max_pos) {

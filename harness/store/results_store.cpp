@@ -144,6 +144,10 @@ WHERE s.status = 'ok'
 GROUP BY c.model_hash, c.method, c.method_params, c.compression_ratio, c.token_budget, c.mode, c.task,
          c.task_params, c.length;
 )sql",
+    // 1 -> 2: per-case facts a report plots against (needle depths, target and actual token lengths).
+    R"sql(
+ALTER TABLE samples ADD COLUMN case_meta TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -152,7 +156,7 @@ const char* const kSampleColumns =
     "config_hash, case_id, case_hash, run_id, status, reason, prediction, answers, scorer, score, prompt_tokens, "
     "generated_tokens, context_tokens, kept_tokens, prefill_seconds, method_seconds, decode_seconds, "
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
-    "peak_rss_bytes, backend, threads, prefill_chunk, finished_at";
+    "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta";
 
 std::string new_uuid() {
   std::random_device rd;
@@ -388,7 +392,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
   try {
     Statement s =
         prepare(fmt::format("INSERT OR REPLACE INTO samples ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kSampleColumns));
     int i = 0;
     auto text = [&](const std::string& v) { s.bind(++i, v); };
@@ -419,6 +423,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     integer(r.threads);
     integer(r.prefill_chunk);
     text(r.finished_at.empty() ? utc_now() : r.finished_at);
+    text(r.case_meta);
     s.run();
     exec("COMMIT");
   } catch (...) {

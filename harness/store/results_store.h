@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 1;
+constexpr int kStoreSchemaVersion = 2;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -51,6 +51,7 @@ struct SampleRecord {
   std::string backend;
   int64_t threads = 0, prefill_chunk = 0;
   std::string finished_at;
+  std::string case_meta = "{}";  // JSON: depths (per needle, %), target_length, token_length (tokens)
 };
 
 struct StoredCase {
