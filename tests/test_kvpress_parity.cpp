@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/threads.h"
 #include "eval/runner.h"
 #include "kv/method.h"
 #include "model/checkpoint.h"
@@ -58,6 +59,9 @@ class KvpressParity : public ::testing::TestWithParam<std::string> {};
 TEST_P(KvpressParity, KeptSetsAndContinuationsIdentical) {
   const std::string id = GetParam();
   json g = load_golden(id);
+  // Two threads on every machine: OpenBLAS's GEMM rounds differently with another thread count, and
+  // knorm's query-aware case has a key-norm near-tie at layer 0 that one thread decides the other way.
+  set_num_threads(2);
   static Tiny tiny;
   const std::vector<int32_t> ctx = g["prompt"]["context_ids"], question = g["prompt"]["question_ids"];
   int n_cases = 0, n_kept_identical = 0, n_greedy_identical = 0, n_greedy_checked = 0;

@@ -153,18 +153,32 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
 
 namespace {
 
-// Softmax over row[0, valid) with row[valid, len) zeroed.
+// Softmax over row[0, valid) with row[valid, len) zeroed. The max and the sum run in 16 partial
+// results in a fixed order (no serial dependency chain; every build gets the same value).
 void masked_softmax(float* row, int64_t valid, int64_t len) {
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
-  double sum = 0.0;
-  for (int64_t j = 0; j < valid; ++j) {
+  float mx16[16];
+  std::fill(mx16, mx16 + 16, -INFINITY);
+  int64_t j = 0;
+  for (; j + 16 <= valid; j += 16)
+    for (int k = 0; k < 16; ++k) mx16[k] = std::max(mx16[k], row[j + k]);
+  for (int k = 0; j < valid; ++j, ++k) mx16[k] = std::max(mx16[k], row[j]);
+  const float mx = *std::max_element(mx16, mx16 + 16);
+  float sum16[16] = {};
+  j = 0;
+  for (; j + 16 <= valid; j += 16)
+    for (int k = 0; k < 16; ++k) {
+      row[j + k] = std::exp(row[j + k] - mx);
+      sum16[k] += row[j + k];
+    }
+  for (int k = 0; j < valid; ++j, ++k) {
     row[j] = std::exp(row[j] - mx);
-    sum += row[j];
+    sum16[k] += row[j];
   }
+  double sum = 0.0;
+  for (int k = 0; k < 16; ++k) sum += sum16[k];
   const float inv = float(1.0 / sum);
-  for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
-  for (int64_t j = valid; j < len; ++j) row[j] = 0.0f;
+  for (j = 0; j < valid; ++j) row[j] *= inv;
+  for (j = valid; j < len; ++j) row[j] = 0.0f;
 }
 
 // One query (decode step) against one head's cache: out[D] = softmax(q·K^T * scale) · V.
@@ -236,29 +250,51 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     return;
   }
   KVB_CHECK(!read || read->empty(), "layer {}: page selection applies to decode steps only ({} queries given)", layer, n);
-  // Prefill chunk: per query head, S[n, T] = Q·K^T (GEMM), masked softmax, O[n, D] = P·V (GEMM).
-  std::vector<float> scores;
+  // Prefill chunk, per query head, in blocks of kQueryBlock queries (blocks in parallel, one GEMM
+  // thread each): S[b, C] = Q_b·K^T over the C entries the block's last query can see, masked
+  // softmax while S is in cache, O_b[b, D] = P·V (GEMM). Attention mass is summed per block, then
+  // over blocks in order (deterministic).
+  constexpr int64_t kQueryBlock = 32;
+  const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  std::vector<float> block_mass;
   for (int qh = 0; qh < n_heads; ++qh) {
     const HeadCache& h = cache.head(layer, qh / group);
     const int64_t T = h.size(), past = T - n;
-    scores.resize(size_t(n * T));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(T), int(D), scale, q + qh * D, int(stride),
-                rows[size_t(qh / group)].keys, int(D), 0.0f, scores.data(), int(T));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      if (!h.logit_bias.empty())
-        for (int64_t j = 0; j <= past + i; ++j) scores[size_t(i * T + j)] += h.logit_bias[size_t(j)];
-      masked_softmax(scores.data() + i * T, past + i + 1, T);
+    const float* K = rows[size_t(qh / group)].keys;
+    const float* V = rows[size_t(qh / group)].values;
+    if (attn_mass) block_mass.assign(size_t(blocks * T), 0.0f);
+#pragma omp parallel
+    {
+      std::vector<float> scores;
+#pragma omp for schedule(dynamic)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t i0 = b * kQueryBlock, m = std::min(kQueryBlock, n - i0), C = past + i0 + m;
+        scores.resize(size_t(m * C));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(C), int(D), scale, q + i0 * stride + qh * D,
+                    int(stride), K, int(D), 0.0f, scores.data(), int(C));
+        for (int64_t i = 0; i < m; ++i) {
+          float* row = scores.data() + i * C;
+          const int64_t visible = past + i0 + i + 1;
+          if (!h.logit_bias.empty())
+            for (int64_t j = 0; j < visible; ++j) row[j] += h.logit_bias[size_t(j)];
+          masked_softmax(row, visible, C);
+        }
+        if (attn_mass) {
+          float* mass = block_mass.data() + b * T;
+          for (int64_t i = 0; i < m; ++i) {
+            const float* p = scores.data() + i * C;
+            for (int64_t j = 0; j < C; ++j) mass[j] += p[j];
+          }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(D), int(C), 1.0f, scores.data(), int(C), V,
+                    int(D), 0.0f, out + i0 * stride + qh * D, int(stride));
+      }
     }
     if (attn_mass) {
       float* mass = (*attn_mass)[qh].data();
-      for (int64_t i = 0; i < n; ++i) {
-        const float* p = scores.data() + i * T;
-        for (int64_t j = 0; j <= past + i; ++j) mass[j] += p[j];
-      }
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t j = 0; j < T; ++j) mass[j] += block_mass[size_t(b * T + j)];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(D), int(T), 1.0f, scores.data(), int(T),
-                rows[size_t(qh / group)].values, int(D), 0.0f, out + qh * D, int(stride));
   }
 }
 
