@@ -19,7 +19,10 @@ std::string config_label(const SampleRow& s) {
   const std::string budget = s.method == "full"   ? std::string()
                              : s.budget > 0       ? fmt::format(" budget={}", s.budget)
                                                   : fmt::format(" ratio={:g}", s.ratio);
-  return fmt::format("{} {}{} {} {} L={} seed={}", s.model, s.method_label, budget,
+  std::string method = s.method_label;  // the mode is spelled out below
+  const std::string suffix = " (query-aware)";
+  if (method.size() > suffix.size() && method.ends_with(suffix)) method.resize(method.size() - suffix.size());
+  return fmt::format("{} {}{} {} {} L={} seed={}", s.model, method, budget,
                      s.mode == "query_aware" ? "query-aware" : "query-agnostic", s.task, s.length, s.seed);
 }
 

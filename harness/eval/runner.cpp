@@ -11,6 +11,7 @@
 #include "datasets/random.h"
 #include "eval/prompt.h"
 #include "eval/scorers.h"
+#include "eval/symbolic_runner.h"
 #include "model/generate.h"
 
 namespace kvb {
@@ -202,7 +203,7 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
   r.kv_resident_bytes = cache.resident_bytes();
   r.kv_nominal_bytes = cache.nominal_bytes();
   cache.reserve_additional(int64_t(spec.query_aware ? 0 : question.size()) + max_new_tokens);
-  if (!spec.query_aware) p.logits = model.forward(question, cache, LogitRows::Last);
+  if (!spec.query_aware && !question.empty()) p.logits = model.forward(question, cache, LogitRows::Last);
   r.prefill_seconds = prefill.seconds();
   r.kv_peak_bytes = std::max(r.kv_peak_bytes, cache.resident_bytes());
   return p;
@@ -220,12 +221,51 @@ GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, 
   return g;
 }
 
+namespace {
+
+// A symbolic case (token ids + labels, e.g. niah_* / mqar form=symbolic on the oracle model), run as
+// text cases are: query-agnostic, the context is compressed and the whole question teacher-forced
+// after it; query-aware (kvpress's convention), the question up to the first scored row is prefilled
+// with the context, that row's target is scored from the prefill's logits (before compression, as a
+// text answer's first token is), and the rest is teacher-forced on the compressed cache.
+CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec) {
+  const int64_t V = model.config().vocab_size;
+  const SymbolicPrompt sp = split_symbolic_case(c, env.tokenizer, int(V));
+  CaseResult r;
+  r.case_id = c.id;
+  r.prompt_tokens = int(sp.size());
+  const bool aware = spec.query_aware && !sp.targets.empty();
+  const int64_t ahead = aware ? sp.targets.front().question_index + 1 : 0;
+  const std::span<const int32_t> prefix(sp.question.data(), size_t(ahead));
+  SymbolicPrompt rest;
+  rest.question.assign(sp.question.begin() + ahead, sp.question.end());
+  for (size_t i = aware ? 1 : 0; i < sp.targets.size(); ++i) {
+    SymbolicPrompt::Target t = sp.targets[i];
+    t.question_index -= ahead;
+    rest.targets.push_back(std::move(t));
+  }
+  CompressedPrefill p = prefill_with_method(model, spec, sp.context, prefix, 0, r);
+  SymbolicScore first;
+  if (aware) score_symbolic_target(p.logits.ptr(), V, sp.targets.front(), env.tokenizer, first);
+  DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes);
+  const bool per_token = p.method->decode_hooks() || p.method->has_selector();
+  const SymbolicScore s = answer_symbolic(model, p.cache, rest, env.tokenizer, &hooks, per_token ? 1 : 256);
+  r.kv_peak_bytes = std::max(r.kv_peak_bytes, p.cache.resident_bytes());
+  const int targets = first.targets + s.targets, hits = first.hits + s.hits;
+  r.score = targets > 0 ? 100.0 * hits / targets : 0.0;
+  r.prediction = first.prediction;
+  if (!r.prediction.empty() && !s.prediction.empty()) r.prediction += ' ';
+  r.prediction += s.prediction;
+  r.decode_seconds = s.seconds;
+  r.generated_tokens = int(rest.question.size());
+  return r;
+}
+
+}  // namespace
+
 CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec) {
   KVB_CHECK(env.tokenizer != nullptr, "case {}: running a case needs the model's tokenizer", c.id);
-  KVB_CHECK(c.input_ids.empty(),
-            "case {}: symbolic cases (token ids, e.g. mqar form=symbolic) are for the built-in oracle model; "
-            "use form=text with a language model",
-            c.id);
+  if (!c.input_ids.empty()) return run_symbolic_with_method(model, c, env, spec);
   PromptTokens prompt = encode_prompt(c, env);
   CaseResult r;
   r.case_id = c.id;

@@ -61,6 +61,31 @@ SymbolicPrompt split_symbolic_case(const Case& c, const Tokenizer* tokenizer, in
   return p;
 }
 
+void score_symbolic_target(const float* row, int64_t V, const SymbolicPrompt::Target& t, const Tokenizer* tokenizer,
+                           SymbolicScore& s) {
+  const int64_t k = int64_t(t.ids.size());
+  std::vector<int32_t> order(static_cast<size_t>(V));
+  for (int64_t v = 0; v < V; ++v) order[size_t(v)] = int32_t(v);
+  // Top k by logit, ties to the lower id.
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+    return row[a] != row[b] ? row[a] > row[b] : a < b;
+  });
+  s.predicted.push_back(order[0]);
+  for (int32_t id : t.ids) {
+    ++s.targets;
+    s.hits += std::find(order.begin(), order.begin() + k, id) != order.begin() + k;
+  }
+  if (!s.prediction.empty()) s.prediction += ' ';
+  if (k == 1) {
+    s.prediction += tokenizer ? tokenizer->token_bytes(order[0]) : std::to_string(order[0]);
+  } else {
+    s.prediction += '{';
+    for (int64_t i = 0; i < k; ++i)
+      s.prediction += (i ? "," : "") + (tokenizer ? tokenizer->token_bytes(order[size_t(i)]) : std::to_string(order[size_t(i)]));
+    s.prediction += '}';
+  }
+}
+
 SymbolicScore answer_symbolic(Transformer& model, KVCache& cache, const SymbolicPrompt& p, const Tokenizer* tokenizer,
                               ForwardObserver* observer, int chunk) {
   KVB_CHECK(chunk >= 1, "answer_symbolic: chunk must be >= 1");
@@ -77,28 +102,7 @@ SymbolicScore answer_symbolic(Transformer& model, KVCache& cache, const Symbolic
                                   scored ? LogitRows::All : LogitRows::None, observer);
     while (next < p.targets.size() && p.targets[next].question_index < start + len) {
       const auto& t = p.targets[next++];
-      const float* row = logits.ptr() + (t.question_index - start) * V;
-      const int64_t k = int64_t(t.ids.size());
-      std::vector<int32_t> order(static_cast<size_t>(V));
-      for (int64_t v = 0; v < V; ++v) order[size_t(v)] = int32_t(v);
-      // Top k by logit, ties to the lower id.
-      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
-        return row[a] != row[b] ? row[a] > row[b] : a < b;
-      });
-      s.predicted.push_back(order[0]);
-      for (int32_t id : t.ids) {
-        ++s.targets;
-        s.hits += std::find(order.begin(), order.begin() + k, id) != order.begin() + k;
-      }
-      if (!s.prediction.empty()) s.prediction += ' ';
-      if (k == 1) {
-        s.prediction += tokenizer ? tokenizer->token_bytes(order[0]) : std::to_string(order[0]);
-      } else {
-        s.prediction += '{';
-        for (int64_t i = 0; i < k; ++i)
-          s.prediction += (i ? "," : "") + (tokenizer ? tokenizer->token_bytes(order[size_t(i)]) : std::to_string(order[size_t(i)]));
-        s.prediction += '}';
-      }
+      score_symbolic_target(logits.ptr() + (t.question_index - start) * V, V, t, tokenizer, s);
     }
   }
   s.seconds = sw.seconds();

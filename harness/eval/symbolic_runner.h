@@ -39,6 +39,11 @@ struct SymbolicScore {
   double seconds = 0.0;            // question forward passes
 };
 
+// Scores one target against its logits row [V]: updates targets, hits, predicted and prediction
+// (not score).
+void score_symbolic_target(const float* row, int64_t V, const SymbolicPrompt::Target& t, const Tokenizer* tokenizer,
+                           SymbolicScore& s);
+
 // Feeds p.question on `cache`, which holds the (possibly compressed) context, and scores the targets.
 // chunk: question tokens per forward call (1 = token by token, so decode-time hooks in `observer`,
 // e.g. page selectors, act on every step).
