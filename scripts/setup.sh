@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# chromium: headless browser for the HTML report's browser test (tests/test_report.cpp; skipped without it).
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config git python3 python3-pip unzip
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libgtest-dev libbenchmark-dev
-  libopenblas-dev libopenblas-openmp-dev libutf8proc-dev libyaml-cpp-dev wamerican)
+  libopenblas-dev libopenblas-openmp-dev libutf8proc-dev libyaml-cpp-dev wamerican chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
