@@ -1,6 +1,8 @@
 // Hugging Face parity of the recall oracle: the checkpoint of tests/golden/oracle/golden.json is
-// rebuilt with the same make-model options (byte-identical: same FNV-1a hash) and our engine's logits
-// match transformers'. Golden: scripts/parity/oracle_golden.py. Run: kvb_tests --gtest_filter='OracleParity*'.
+// rebuilt with the same make-model options (byte-identical: same FNV-1a hash) and our engine's float32
+// logits match transformers' float64 (and float32) ones within a float32 rounding bound; argmax is
+// compared except at exact ties. Golden: scripts/parity/oracle_golden.py; docs/oracle.md ("Parity").
+// Run: kvb_tests --gtest_filter='OracleParity*'.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -52,44 +54,71 @@ TEST(OracleParity, LogitsMatchTransformers) {
   for (size_t p = 0; p < golden["prompts"].size(); ++p) {
     const auto ids = golden["prompts"][p].get<std::vector<int32_t>>();
     KVCache cache = model.make_cache();
-    Tensor logits = model.forward(ids, cache, LogitRows::All);
+    Tensor logits = model.forward(ids, cache, LogitRows::All);  // [T, V]
     const auto positions = golden["positions"][p].get<std::vector<int64_t>>();
-    double max_diff = 0, max_ref = 0;
+    // The reference is transformers in float64; its float32 run is a second float32 implementation.
+    double max_ref = 0, diff64 = 0, diff32 = 0;
     for (size_t r = 0; r < positions.size(); ++r) {
-      const auto ref = golden["logits"][p][r].get<std::vector<double>>();
+      const auto ref = golden["logits_f64"][p][r].get<std::vector<double>>();
+      const auto ref32 = golden["logits"][p][r].get<std::vector<double>>();
       ASSERT_EQ(int64_t(ref.size()), V);
       for (int64_t v = 0; v < V; ++v) {
-        max_diff = std::max(max_diff, std::fabs(logits.ptr()[positions[r] * V + v] - ref[size_t(v)]));
+        const double ours = logits.ptr()[positions[r] * V + v];
+        diff64 = std::max(diff64, std::fabs(ours - ref[size_t(v)]));
+        diff32 = std::max(diff32, std::fabs(ours - ref32[size_t(v)]));
         max_ref = std::max(max_ref, std::fabs(ref[size_t(v)]));
       }
     }
-    std::printf("oracle prompt %zu (%zu tokens): max |diff| %.3g, max |logit| %.3g\n", p, ids.size(), max_diff, max_ref);
-    EXPECT_LE(max_diff, 1e-4 * max_ref + 1e-4) << "prompt " << p;
-    // Argmax wherever our top two logits are clearly apart (10x the logit tolerance): a filler token
-    // that occurred earlier makes the retrieval head copy from two places at once, so two logits tie
-    // in exact arithmetic (e.g. 32.4840 vs 32.4837 at prompt 0 position 48) and float rounding, ours
-    // or PyTorch's, picks either; rows where nothing was retrieved (all logits near 0) are skipped.
-    const auto argmax = golden["argmax"][p].get<std::vector<int32_t>>();
-    const double tie = 10 * (1e-4 * max_ref + 1e-4);
-    int compared = 0;
+    // Float32 tolerance: rounding (u = 6e-8) in attention scores of magnitude A nats (up to ~50 here:
+    // the retrieval match, the sink, the previous-token head's designed gap) moves softmax weights by
+    // ~u*A relative, per layer, and the logits (up to 64) by that times their size: ~1e-4. The bar is
+    // 1e-5 * max|logit| * sqrt(layers) (max over the whole prompt), about 5x what both float32
+    // implementations measure against the float64 reference over every position of prompt 0 (ours
+    // 1.4e-4, measured once offline; transformers' 1.8e-4, in the golden): a wrong RoPE frequency,
+    // attention scale or norm (errors of 1e-2 and up) fails.
+    const double scale = golden["max_abs_f64"][p].get<double>();
+    const double tol = 1e-5 * scale * std::sqrt(double(ck.config.n_layers));
+    std::printf("oracle prompt %zu (%zu tokens): at the last 3 positions max |ours - float64| %.3g, "
+                "max |ours - transformers float32| %.3g (max |logit| there %.3g); transformers float32 vs float64 "
+                "over all positions %.3g; max |logit| %.3g; tolerance %.3g\n",
+                p, ids.size(), diff64, diff32, max_ref, golden["f32_vs_f64_max_abs"][p].get<double>(), scale, tol);
+    EXPECT_LE(diff64, tol) << "prompt " << p;
+    EXPECT_LE(diff32, tol) << "prompt " << p;
+    // Argmax at every position, against the float64 reference, wherever its top two are clearly apart
+    // (> 10x the tolerance). Elsewhere either nothing was retrieved (every logit within ~1e-3 of 0) or
+    // two retrieved tokens tie exactly (float64 gap ~1e-13: the current token occurred twice before, so
+    // the induction head copies both successors with equal weight); float32 rounding, ours or
+    // transformers', then picks either, and we check only that our logits tie as well.
+    const auto argmax64 = golden["argmax_f64"][p].get<std::vector<int32_t>>();
+    const auto gap64 = golden["top2_gap_f64"][p].get<std::vector<double>>();
+    const auto argmax32 = golden["argmax"][p].get<std::vector<int32_t>>();
+    int compared = 0, ties = 0, flat = 0;
     for (size_t t = 0; t < ids.size(); ++t) {
       const float* row = logits.ptr() + t * V;
-      int32_t best = 0, second = -1;
+      int32_t best = 0;
       for (int32_t v = 1; v < V; ++v)
         if (row[v] > row[best]) best = v;
-      for (int32_t v = 0; v < V; ++v)
-        if (v != best && (second < 0 || row[v] > row[second])) second = v;
-      if (row[best] - row[second] <= tie) {
-        if (row[best] < 1.0f) continue;  // nothing retrieved: all logits near zero
-        std::printf("  position %zu: top two %d (%.4f) and %d (%.4f) tie; transformers chose %d\n", t, best,
-                    row[best], second, row[second], argmax[t]);
-        EXPECT_TRUE(argmax[t] == best || argmax[t] == second) << "prompt " << p << " position " << t;
+      if (gap64[t] > 10 * tol) {
+        ++compared;
+        EXPECT_EQ(best, argmax64[t]) << "prompt " << p << " position " << t;
+        EXPECT_EQ(argmax32[t], argmax64[t]) << "prompt " << p << " position " << t << " (transformers float32)";
         continue;
       }
-      ++compared;
-      EXPECT_EQ(best, argmax[t]) << "prompt " << p << " position " << t;
+      EXPECT_LE(row[best] - row[argmax64[t]], 2 * tol) << "prompt " << p << " position " << t;
+      if (row[best] < 1.0f) {
+        ++flat;
+        continue;
+      }
+      ++ties;
+      int32_t second = best == 0 ? 1 : 0;
+      for (int32_t v = 0; v < V; ++v)
+        if (v != best && row[v] > row[second]) second = v;
+      std::printf("  position %zu: exact tie (float64 gap %.2g) of %d (%.5f) and %d (%.5f): argmax ours %d, "
+                  "float64 %d, transformers float32 %d\n", t, gap64[t], best, row[best], second, row[second], best,
+                  argmax64[t], argmax32[t]);
     }
-    if (max_ref > 1.0) EXPECT_GE(compared, 10) << "prompt " << p;  // retrieval prompts: many clear argmaxes
+    std::printf("  argmax: %d positions compared, %d exact ties, %d with nothing retrieved\n", compared, ties, flat);
+    EXPECT_GE(compared, 2) << "prompt " << p;  // at least the designed retrievals
   }
   // The needle prompt: the key retrieves its first value, the first value the second.
   const auto a = golden["argmax"][0].get<std::vector<int32_t>>();

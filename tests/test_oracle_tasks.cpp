@@ -1,7 +1,7 @@
 // The recall oracle on symbolic tasks with full attention (tasks/niah_symbolic.cpp, mqar
 // form=symbolic, eval/symbolic_runner.h): >= 99% label accuracy on NIAH single / multikey /
 // multiquery / multivalue (top-k) and MQAR with 64 pairs at 1K and 4K tokens, every depth.
-// Run: build/tests/kvb_tests --gtest_filter='OracleTasks*'. 16K/32K: `kvbench oracle-check` (docs/oracle.md).
+// Run: build/tests/kvb_tests --gtest_filter='Oracle*Tasks*'. 16K/32K: scripts/bench/oracle_long.sh (docs/oracle.md).
 #include <gtest/gtest.h>
 
 #include "core/threads.h"
@@ -81,8 +81,10 @@ Accuracy run_task(const std::string& task, TaskParams p) {
     acc.hits += r.result.hits;
     acc.targets += r.result.targets;
   }
-  std::printf("%s %s: %d/%d = %.2f%%\n", task.c_str(), p.get_string("length", p.get_string("seq_len", "?")).c_str(),
-              acc.hits, acc.targets, acc.percent());
+  std::string what = task + " " + p.get_string("length", p.get_string("seq_len", "?"));
+  if (task != "mqar") what += " depth " + p.get_string("depth", "random");
+  if (p.has("num_queries")) what += " queries " + p.get_string("num_queries");
+  std::printf("%s: %d/%d = %.2f%%\n", what.c_str(), acc.hits, acc.targets, acc.percent());
   return acc;
 }
 
@@ -97,6 +99,11 @@ TEST_P(OracleTasksAtLength, FullAttentionRetrievesEveryNeedle) {
       {"niah_multikey", {{"form", "symbolic"}, {"length", len}, {"num_samples", n(6, 2)}}},
       {"niah_multikey", {{"form", "symbolic"}, {"length", len}, {"num_samples", n(3, 1)}, {"haystack", "needle"}}},
       {"niah_multiquery", {{"form", "symbolic"}, {"length", len}, {"num_samples", n(4, 1)}}},
+      // Every depth: 40 queried needles at the 40 depth levels 0, 2.6, .., 100% of one context; and
+      // single needles at the very start and end.
+      {"niah_multiquery", {{"form", "symbolic"}, {"length", len}, {"num_samples", "1"}, {"num_queries", "40"}}},
+      {"niah_single", {{"form", "symbolic"}, {"length", len}, {"num_samples", "2"}, {"depth", "0"}}},
+      {"niah_single", {{"form", "symbolic"}, {"length", len}, {"num_samples", "2"}, {"depth", "100"}}},
       {"niah_multivalue", {{"form", "symbolic"}, {"length", len}, {"num_samples", n(4, 1)}}},
       {"mqar", {{"form", "symbolic"}, {"seq_len", len}, {"num_kv_pairs", "64"}, {"random_non_queries", "false"},
                 {"num_samples", "1"}}},
@@ -108,7 +115,7 @@ TEST_P(OracleTasksAtLength, FullAttentionRetrievesEveryNeedle) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Lengths, OracleTasksAtLength, ::testing::Values(1024, 4096));
+INSTANTIATE_TEST_SUITE_P(OracleLengths, OracleTasksAtLength, ::testing::Values(1024, 4096));
 
 }  // namespace
 }  // namespace kvb

@@ -75,9 +75,10 @@ void run_oracle_check(const OracleCheckArgs& a) {
       fmt::print(stderr, "  answers: {} | prediction: {}\n", fmt::join(cases[i].answers, " / "), r.result.prediction);
   }
   ScoreSummary s = summarize_scores(scores);
-  fmt::print("{} v{} symbolic | model {} | full attention | {} cases, {} tokens each (mean) | label accuracy {:.2f}% "
+  fmt::print("{} v{} symbolic{} | model {} | full attention | {} cases, {} tokens each (mean) | label accuracy {:.2f}% "
              "({}/{}) | cases all correct {}/{} | score {:.1f} (95% CI {:.1f}-{:.1f}) | {:.1f}s\n",
-             info.id, info.version, ck.name(), cases.size(), tokens / int64_t(cases.size()),
+             info.id, info.version, a.params.empty() ? "" : " " + fmt::format("{}", fmt::join(a.params, " ")),
+             ck.name(), cases.size(), tokens / int64_t(cases.size()),
              targets ? 100.0 * hits / targets : 0.0, hits, targets, exact, cases.size(), s.mean, s.ci_low, s.ci_high,
              total.seconds());
 }
