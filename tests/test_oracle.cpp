@@ -3,6 +3,7 @@
 // attention weights (previous-token head > 0.99, unmatched retrieval queries park on BOS).
 // Run: build/tests/kvb_tests --gtest_filter='Oracle.*'.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -40,7 +41,7 @@ OracleOptions small_options() {
 // A small oracle written once per test binary.
 const fs::path& small_oracle_dir() {
   static const fs::path dir = [] {
-    fs::path d = test::tmp_dir() / "oracle_small";
+    fs::path d = test::tmp_dir() / ("oracle_small_" + std::to_string(getpid()));  // ctest: parallel processes
     fs::remove_all(d);
     write_oracle_checkpoint(small_options(), d);
     return d;

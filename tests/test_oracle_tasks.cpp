@@ -3,6 +3,7 @@
 // multiquery / multivalue (top-k) and MQAR with 64 pairs at 1K and 4K tokens, every depth.
 // Run: build/tests/kvb_tests --gtest_filter='Oracle*Tasks*'. 16K/32K: scripts/bench/oracle_long.sh (docs/oracle.md).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "core/threads.h"
 #include "eval/symbolic_runner.h"
@@ -23,7 +24,8 @@ struct DefaultOracle {
   std::unique_ptr<Transformer> model;
   static DefaultOracle& get() {
     static DefaultOracle o = [] {
-      const fs::path dir = test::tmp_dir() / "oracle_default";
+      // One directory per process: ctest runs the 1K and 4K tests at once, in separate processes.
+      const fs::path dir = test::tmp_dir() / ("oracle_default_" + std::to_string(getpid()));
       fs::remove_all(dir);
       write_oracle_checkpoint(OracleOptions{}, dir);
       DefaultOracle d;
