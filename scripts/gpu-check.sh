@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One-call GPU check for a fresh machine with an NVIDIA GPU (no network needed): configures and
-# builds kvbench with the CUDA backend in build-gpu/, runs the Cuda* tests (every CUDA op against
-# the CPU reference), then the attention benchmark (decode GB/s vs device copy bandwidth, prefill
-# vs PyTorch SDPA when torch is importable) and writes the Markdown report.
+# builds kvbench with the CUDA backend in build-gpu/, runs the CUDA tests (every CUDA op against
+# the CPU reference, the forward pass and every method's keep sets against the CPU engine), then
+# `kvbench bench --backend cuda` (engine throughput and GPU memory), then the attention benchmark
+# (decode GB/s vs device copy bandwidth, prefill vs PyTorch SDPA when torch is importable) and
+# writes the Markdown report.
 # Usage: scripts/gpu-check.sh [--quick]
 #   env: BUILD_DIR (build-gpu), OUT_DIR (where gpu-check.md and logs go; default $BUILD_DIR),
 #        CUDA_ARCHS (default: the GPU's own, from nvidia-smi; else "80;90"), JOBS (nproc)
@@ -72,7 +74,7 @@ grep -q "CUDA backend ON" "$OUT_DIR/configure.log" || die "configure did not ena
 
 section "build (-j$JOBS)"
 START=$(date +%s)
-if ! "$CMAKE" --build "$BUILD_DIR" -j "$JOBS" --target kvb_tests kvb_gpu_attention_bench >"$OUT_DIR/build.log" 2>&1; then
+if ! "$CMAKE" --build "$BUILD_DIR" -j "$JOBS" --target kvbench kvb_tests kvb_gpu_attention_bench >"$OUT_DIR/build.log" 2>&1; then
   grep -E "error|Error" "$OUT_DIR/build.log" | head -40
   die "build failed (full log: $OUT_DIR/build.log)"
 fi
@@ -80,9 +82,9 @@ echo "built in $(( $(date +%s) - START )) s"
 grep -E "warning" "$OUT_DIR/build.log" | grep -E "backends/cuda|test_cuda_ops|gpu_attention_bench" | head -20
 
 # ---- tests ---------------------------------------------------------------------------------------
-section "Cuda* tests"
+section "CUDA tests"
 TEST_STATUS=0
-"$BUILD_DIR/tests/kvb_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUT_DIR/cuda-tests.log"
+"$BUILD_DIR/tests/kvb_tests" --gtest_filter='Cuda*:*/CudaMethods.*:Backends.*' 2>&1 | tee "$OUT_DIR/cuda-tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || TEST_STATUS=1
 if grep -q "no CUDA device" "$OUT_DIR/cuda-tests.log"; then
   if [ "$GPU_PRESENT" = 1 ]; then
@@ -92,6 +94,24 @@ if grep -q "no CUDA device" "$OUT_DIR/cuda-tests.log"; then
     echo "gpu-check: no usable CUDA device; the tests skipped and the benchmark cannot run" >&2
     exit 2
   fi
+fi
+
+# ---- engine ---------------------------------------------------------------------------------------
+section "engine (kvbench bench --backend cuda)"
+MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
+[ -f "$MODEL" ] || MODEL=../shared/models/stories260K/stories260K.gguf
+[ -f "$MODEL" ] || MODEL=""
+ENGINE_STATUS=0
+: >"$OUT_DIR/engine.md"
+if [ -n "$MODEL" ]; then
+  for DT in bf16 f32; do
+    echo "### $MODEL, --device-dtype $DT" | tee -a "$OUT_DIR/engine.md"
+    "$BUILD_DIR/kvbench" bench --model "$MODEL" --backend cuda --device-dtype "$DT" --prefill 512,2048,8192 \
+      --repeats 3 --decode-context 2048 --decode-tokens 64 2>&1 | tee -a "$OUT_DIR/engine.md"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || ENGINE_STATUS=1
+  done
+else
+  echo "no model found (run scripts/setup.sh for SmolLM2): engine benchmark skipped" | tee "$OUT_DIR/engine.md"
 fi
 
 # ---- benchmark -----------------------------------------------------------------------------------
@@ -113,7 +133,13 @@ BENCH_STATUS=${PIPESTATUS[0]}
 {
   echo "# kvbench gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo
-  echo "Cuda* tests: $(grep -E '^\[  (PASSED|FAILED) ' "$OUT_DIR/cuda-tests.log" | tr '\n' ' ')"
+  echo "CUDA tests: $(grep -E '^\[  (PASSED|FAILED) ' "$OUT_DIR/cuda-tests.log" | tr '\n' ' ')"
+  echo
+  echo "## Engine"
+  echo
+  cat "$OUT_DIR/engine.md"
+  echo
+  echo "## Attention kernels"
   echo
   cat "$OUT_DIR/bench.md"
   echo
@@ -121,6 +147,7 @@ BENCH_STATUS=${PIPESTATUS[0]}
 } >"$REPORT"
 section "done"
 echo "report: $REPORT; logs: $OUT_DIR/{configure,build,cuda-tests}.log"
-[ "$TEST_STATUS" = 0 ] || { echo "gpu-check: Cuda* tests FAILED" >&2; exit 1; }
+[ "$TEST_STATUS" = 0 ] || { echo "gpu-check: CUDA tests FAILED" >&2; exit 1; }
+[ "$ENGINE_STATUS" = 0 ] || { echo "gpu-check: kvbench bench --backend cuda failed" >&2; exit 1; }
 [ "$BENCH_STATUS" = 0 ] || { echo "gpu-check: benchmark failed (status $BENCH_STATUS)" >&2; exit 1; }
 exit 0

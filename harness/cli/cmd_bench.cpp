@@ -1,5 +1,5 @@
 // `kvbench bench --model M` — prefill tokens/s at several prompt lengths and decode tokens/s
-// at a given context, on the CPU backend, printed as a table and optionally written as JSON.
+// at a given context, on the CPU (or --backend cuda), printed as a table and optionally written as JSON.
 // Compared with llama.cpp by scripts/bench/vs_llamacpp.sh; results in docs/performance.md.
 #include <fmt/format.h>
 
@@ -28,6 +28,7 @@ struct BenchArgs {
   int threads = 0;
   int prefill_chunk = 512;
   std::string weights = "native";
+  BackendFlags compute;
   int repeats = 1;
   std::string json_path;
 };
@@ -50,17 +51,18 @@ void run_bench(const BenchArgs& a) {
   set_num_threads(a.threads);
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
   if (a.weights == "f32") ck.weights.dequantize_all();
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype});
   const int V = ck.config.vocab_size;
   {  // warm-up
     KVCache cache = model.make_cache();
     auto warm = bench_prompt(ck.tokenizer, V, 64, 1);
     model.forward(warm, cache);
   }
-  nlohmann::json out = {{"model", ck.path.string()}, {"threads", num_threads()}, {"backend", "cpu"},
+  nlohmann::json out = {{"model", ck.path.string()}, {"threads", num_threads()},
+                        {"backend", a.compute.backend}, {"device", model.device()},
                         {"prefill_chunk", a.prefill_chunk},
                         {"weights", a.weights}, {"weight_bytes", ck.weights.bytes()}, {"commit", KVB_GIT_COMMIT}};
-  fmt::print("model {} | backend cpu | threads {}\n", ck.name(), num_threads());
+  fmt::print("model {} | backend {} ({}) | threads {}\n", ck.name(), a.compute.backend, model.device(), num_threads());
   fmt::print("| test | tokens | seconds | tokens/s |\n|---|---:|---:|---:|\n");
   for (int len : a.prefill_lengths) {
     double best = 1e30;
@@ -89,6 +91,12 @@ void run_bench(const BenchArgs& a) {
     fmt::print("| decode @ {} | {} | {:.3f} | {:.1f} |\n", a.decode_context, a.decode_tokens, s, a.decode_tokens / s);
     out["decode_tps"][std::to_string(a.decode_context)] = a.decode_tokens / s;
   }
+  if (a.compute.backend != "cpu") {
+    const DeviceMemory m = model.device_memory();
+    fmt::print("device memory: {:.1f} MiB now, {:.1f} MiB peak\n", double(m.current_bytes) / 1048576.0,
+               double(m.peak_bytes) / 1048576.0);
+    out["device_peak_bytes"] = m.peak_bytes;
+  }
   if (!a.json_path.empty()) {
     std::ofstream f(a.json_path);
     KVB_CHECK(f.good(), "{}: cannot write", a.json_path);
@@ -106,6 +114,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "Threads (0 = all cores)");
   cmd->add_option("--repeats", args->repeats, "Repeat each prefill and keep the fastest");
   add_engine_options(cmd, args->weights, args->prefill_chunk);
+  add_backend_options(cmd, args->compute);
   cmd->add_option("--json", args->json_path, "Also write the results as JSON");
   cmd->callback([args] { run_bench(*args); });
 });

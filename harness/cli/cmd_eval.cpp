@@ -23,6 +23,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, task, chat_template = "auto", json_path, weights = "native", haystack_dir;
+  BackendFlags compute;
   std::vector<std::string> params, task_params, method_params;
   std::string method = "full", export_kvpress;
   double ratio = 0.0;
@@ -111,7 +112,7 @@ void run_eval(const EvalArgs& a) {
   log_info("{} v{}: {} cases generated in {:.1f}s (chat template {})", info.id, info.version, cases.size(),
            gen_sw.seconds(), chat_template_name(env.chat.kind));
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype});
   make_method(spec, ck.config, &model);  // budget / parameter values checked before the first case
   std::vector<double> scores;
   nlohmann::json rows = nlohmann::json::array();
@@ -184,6 +185,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "auto | none | chatml | llama3")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
   add_engine_options(cmd, a->weights, a->prefill_chunk);
+  add_backend_options(cmd, a->compute);
   cmd->add_option("--show", a->show, "Print the first N predictions next to their answers");
   cmd->add_option("--json", a->json_path, "Write per-case results as JSON");
   cmd->add_option("--export-kvpress", a->export_kvpress,

@@ -22,6 +22,7 @@ struct GenerateArgs {
   int threads = 0;
   int prefill_chunk = 512;
   std::string weights = "native";
+  BackendFlags compute;
   std::vector<std::string> stop;
   bool show_tokens = false;
 };
@@ -50,7 +51,7 @@ void run_generate(const GenerateArgs& a) {
   log_debug("prompt ({} tokens, template {}): {}", ids.size(), chat_template_name(chat.kind), text);
   if (a.show_tokens) fmt::print(stderr, "prompt ids: {}\n", fmt::join(ids, " "));
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype});
   KVCache cache = model.make_cache();
   Stopwatch prefill_sw;
   Tensor logits = model.forward(ids, cache, LogitRows::Last);
@@ -83,6 +84,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
   cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
   add_engine_options(cmd, a->weights, a->prefill_chunk);
+  add_backend_options(cmd, a->compute);
   cmd->add_flag("--show-tokens", a->show_tokens, "Print prompt and generated token ids to stderr");
   cmd->callback([a] { run_generate(*a); });
 });

@@ -30,10 +30,11 @@ void list_backends() {
 #ifdef KVB_WITH_CUDA
   auto r = cuda::describe_devices();
   if (!r.error.empty()) {
-    fmt::print("cuda  no device  built with CUDA runtime {}; {}\n", r.runtime_version, r.error);
+    fmt::print("cuda  no device  built with CUDA runtime {}; {} (--backend cuda will refuse to start)\n",
+               r.runtime_version, r.error);
   } else {
     for (auto& d : r.devices)
-      fmt::print("cuda  device     {} (sm_{}, {:.1f} GiB); model ops arrive with the CUDA backend issue\n", d.name,
+      fmt::print("cuda  device     {} (sm_{}, {:.1f} GiB); --backend cuda [--device-dtype bf16|f16|f32]\n", d.name,
                  d.compute_capability, double(d.memory_bytes) / (1 << 30));
   }
 #else

@@ -15,5 +15,19 @@ inline void add_engine_options(CLI::App* cmd, std::string& weights, int& prefill
       ->capture_default_str();
 }
 
+// --backend and --device-dtype (the compute backend; RunnerOptions).
+struct BackendFlags {
+  std::string backend = "cpu";
+  std::string device_dtype = "bf16";
+};
+
+inline void add_backend_options(CLI::App* cmd, BackendFlags& b) {
+  cmd->add_option("--backend", b.backend, "Compute backend: cpu (the reference) or cuda (kvbench list backends)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--device-dtype", b.device_dtype, "cuda: GEMM input type of the weights (fp32 accumulation)")
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}))
+      ->capture_default_str();
+}
 
 }  // namespace kvb::cli

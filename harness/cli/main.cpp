@@ -10,8 +10,14 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
+#ifdef KVB_WITH_CUDA
+#include "backends/cuda/cuda_forward.h"
+#endif
 
 int main(int argc, char** argv) {
+#ifdef KVB_WITH_CUDA
+  kvb::cuda::register_backend();  // --backend cuda
+#endif
   CLI::App app{"kvbench: measure attention and KV-cache compression methods on long-context tasks"};
   app.require_subcommand(1);
   app.fallthrough();  // -v / -q may follow the subcommand

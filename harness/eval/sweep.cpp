@@ -243,7 +243,7 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
   {
     auto counts = store.stored_counts();
     for (const auto& cell : cells) {
-      const std::string h = config_hash(cell.canonical(model_hash[cell.model], config.models[cell.model]));
+      const std::string h = config_hash(cell.canonical(model_hash[cell.model], config.models[cell.model], config.engine));
       int64_t n = (cell.expected_cases + opt.shard.count - 1) / opt.shard.count;
       if (!opt.force) n -= std::min<int64_t>(n, counts.count(h) ? counts[h] / opt.shard.count : 0);
       estimate_by_model[cell.model] += n;
@@ -285,7 +285,8 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
         ck.emplace(load_checkpoint(m0.path));
         if (m0.weights == "f32") ck->weights.dequantize_all();
         tok = make_tokenizer(ck->tokenizer);
-        model.emplace(ck->config, ck->weights, RunnerOptions{config.engine.prefill_chunk});
+        model.emplace(ck->config, ck->weights,
+                      RunnerOptions{config.engine.prefill_chunk, config.engine.backend, config.engine.device_dtype});
         // Warm-up (excluded from every timing): a short forward pass touches the weights once.
         KVCache warm = model->make_cache();
         std::vector<int32_t> ids(16, tok->bos_id() >= 0 ? tok->bos_id() : 1);
@@ -301,7 +302,7 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
       std::vector<std::pair<size_t, size_t>> unit_of;  // (prepared index, case index)
       for (const SweepCell* cell : group_cells) {
         const SweepModel& m = config.models[cell->model];
-        const json canonical = cell->canonical(model_hash[cell->model], m);
+        const json canonical = cell->canonical(model_hash[cell->model], m, config.engine);
         PreparedCell p;
         p.cell = cell;
         p.hash = config_hash(canonical);
@@ -399,6 +400,8 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
                              {"token_length", c.meta.token_length}}
                             .dump();
           reset_peak_rss();
+          model->reset_device_peak_memory();
+          r.device = model->device();
           const int max_pos = ck->config.max_position;
           if (max_pos > 0 && c.meta.target_length > max_pos) {
             r.status = "skipped";
@@ -430,6 +433,7 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
             }
           }
           r.peak_rss_bytes = peak_rss_bytes();
+          r.device_peak_bytes = int64_t(model->device_memory().peak_bytes);
           store.put_sample(r);
           ++sum.ran;
           if (r.status == "ok")
@@ -474,7 +478,7 @@ SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard
   for (const auto& cell : cells) {
     plan.cases += cell.expected_cases;
     if (cell.expected_cases == 0) ++plan.uncounted_configs;
-    const std::string h = config_hash(cell.canonical(hashes[cell.model], config.models[cell.model]));
+    const std::string h = config_hash(cell.canonical(hashes[cell.model], config.models[cell.model], config.engine));
     const int64_t stored = counts.count(h) ? std::min(counts[h], cell.expected_cases) : 0;
     plan.stored += stored;
     const int64_t mine = (cell.expected_cases - stored + shard.count - 1) / shard.count;

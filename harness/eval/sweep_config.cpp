@@ -362,10 +362,11 @@ void parse_engine(const json& j, SweepConfig& c, Problems& pr) {
   if (!j.contains("engine")) return;
   const json& e = j["engine"];
   if (!e.is_object()) {
-    pr.add(fmt::format("engine: expected a mapping (threads, backend, prefill_chunk), got {}", type_name(e)));
+    pr.add(fmt::format("engine: expected a mapping (threads, backend, device_dtype, prefill_chunk), got {}",
+                       type_name(e)));
     return;
   }
-  check_keys(e, "engine", {"threads", "backend", "prefill_chunk"}, pr);
+  check_keys(e, "engine", {"threads", "backend", "device_dtype", "prefill_chunk"}, pr);
   for (const auto& [k, v] : e.items())
     if (v.is_array())
       pr.add(
@@ -387,12 +388,17 @@ void parse_engine(const json& j, SweepConfig& c, Problems& pr) {
   }
   if (e.contains("backend") && !e["backend"].is_array()) {
     std::string b = e["backend"].is_string() ? e["backend"].get<std::string>() : e["backend"].dump();
-    if (b == "cuda")
-      pr.add("engine.backend: 'cuda' has no model ops yet (kvbench list backends); use cpu");
-    else if (b != "cpu")
+    if (b != "cpu" && b != "cuda")
       pr.add(fmt::format("engine.backend: unknown backend '{}' (known: cpu, cuda)", b));
     else
       c.engine.backend = b;
+  }
+  if (e.contains("device_dtype") && !e["device_dtype"].is_array()) {
+    std::string t = e["device_dtype"].is_string() ? e["device_dtype"].get<std::string>() : e["device_dtype"].dump();
+    if (t != "bf16" && t != "f16" && t != "f32")
+      pr.add(fmt::format("engine.device_dtype: expected bf16, f16 or f32, got '{}'", t));
+    else
+      c.engine.device_dtype = t;
   }
 }
 
@@ -547,14 +553,16 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
   return out;
 }
 
-json SweepCell::canonical(const std::string& model_hash, const SweepModel& m) const {
+json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, const EngineSettings& engine) const {
   json task_params = json::object();
   for (const auto& [k, v] : this->task_params.values())
     if (k != "num_samples") task_params[k] = v;  // the first n cases of a cell are the same for any n
   json method_params = json::object();
   for (const auto& [k, v] : this->method_params.values()) method_params[k] = v;
+  json model = {{"hash", model_hash}, {"chat_template", m.chat_template}, {"weights", m.weights}};
+  if (engine.backend != "cpu") model["compute"] = {{"backend", engine.backend}, {"device_dtype", engine.device_dtype}};
   return json{{"schema", 1},
-              {"model", {{"hash", model_hash}, {"chat_template", m.chat_template}, {"weights", m.weights}}},
+              {"model", model},
               {"method",
                {{"id", method.id},
                 {"version", method_version},

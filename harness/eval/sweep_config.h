@@ -38,7 +38,8 @@ struct SweepTask {
 
 struct EngineSettings {
   int threads = 0;  // 0: all cores
-  std::string backend = "cpu";
+  std::string backend = "cpu";        // cpu | cuda
+  std::string device_dtype = "bf16";  // cuda: GEMM input type of the weights (bf16, f16, f32)
   int prefill_chunk = 512;
 };
 
@@ -72,7 +73,10 @@ struct SweepCell {
   int64_t expected_cases = 0;   // num_samples (times what the task multiplies it by, e.g. niah_grid)
   double expected_tokens = 0.0;  // typical prompt tokens of a case (estimates only)
   // The canonical JSON (sorted keys) given the model's file hash; its FNV-1a 64 is the config hash.
-  nlohmann::json canonical(const std::string& model_hash, const SweepModel& m) const;
+  // A backend other than the CPU reference (and its weight type) is part of the identity: its
+  // numbers are other measurements. CPU configurations keep the hashes they always had.
+  nlohmann::json canonical(const std::string& model_hash, const SweepModel& m,
+                           const EngineSettings& engine = {}) const;
   std::string label(const SweepConfig& c) const;  // short, for progress lines
 };
 

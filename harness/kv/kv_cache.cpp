@@ -43,6 +43,7 @@ void KVCache::append_compensation(int layer, int kv_head, const float* key, cons
   h.values.insert(h.values.end(), value, value + head_dim_);
   h.positions.push_back(position);
   h.logit_bias.push_back(logit_bias);
+  layer_changed(layer);
 }
 
 void KVCache::quantize_old_entries(HeadCache& h) {
@@ -69,6 +70,7 @@ void KVCache::set_codec(const KiviConfig& cfg) {
     h.quantized.v_scale.shrink_to_fit();
     h.quantized.v_min.shrink_to_fit();
   }
+  for (int l = 0; l < n_layers_; ++l) layer_changed(l);
 }
 
 KVCache::DenseRows KVCache::dense_rows(int layer, int kv_head, std::vector<float>& kbuf, std::vector<float>& vbuf) const {
@@ -107,6 +109,7 @@ void KVCache::keep(int layer, int kv_head, std::span<const int32_t> indices) {
   if (!h.logit_bias.empty())
     for (int32_t idx : indices) out.logit_bias.push_back(h.logit_bias[size_t(idx)]);
   h = std::move(out);  // the old buffers are freed here
+  if (mirror_.get()) mirror_.get()->on_keep(layer, kv_head, indices);
 }
 
 std::vector<int32_t> HeadCache::key_channels(int head_dim) const {
@@ -135,6 +138,7 @@ void KVCache::zero_key_channels(int layer, int kv_head, std::span<const int32_t>
   for (int64_t j = 0; j < h.size(); ++j)
     for (int32_t c : channels) h.keys[size_t(j * head_dim_ + c)] = 0.0f;
   h.zeroed_key_channels.assign(channels.begin(), channels.end());
+  layer_changed(layer);
 }
 
 void KVCache::reserve(int64_t n_tokens) {
@@ -158,6 +162,7 @@ void KVCache::clear() {
   for (auto& h : heads_) h = HeadCache{};
   codec_.reset();
   next_position_ = 0;
+  for (int l = 0; l < n_layers_; ++l) layer_changed(l);
 }
 
 size_t KVCache::resident_bytes() const {

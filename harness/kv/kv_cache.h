@@ -4,8 +4,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <span>
+#include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "kv/kivi_codec.h"
@@ -26,6 +27,17 @@ struct HeadCache {
   bool is_quantized() const { return quantized.n > 0; }
   // The key channels still carrying data: every channel but the zeroed ones.
   std::vector<int32_t> key_channels(int head_dim) const;
+};
+
+// A copy of the cache kept elsewhere that must follow its changes: the CUDA backend's device cache
+// (backends/cuda/cuda_forward.cpp). Appends are made by the engine on both sides; every other change
+// is reported here: keep sets (applied on the device by a gather kernel), and changes that are
+// copied over whole (compensation entries, zeroed key channels, the KIVI codec, clear).
+class KVCacheMirror {
+ public:
+  virtual ~KVCacheMirror() = default;
+  virtual void on_keep(int layer, int kv_head, std::span<const int32_t> indices) = 0;
+  virtual void on_layer_changed(int layer) = 0;
 };
 
 class KVCache {
@@ -71,6 +83,11 @@ class KVCache {
   void reserve_additional(int64_t n_tokens);
   void clear();
 
+  // The mirror that follows this cache (owned by it); null when there is none. A copy of the cache
+  // has no mirror.
+  KVCacheMirror* mirror() const { return mirror_.get(); }
+  void set_mirror(std::unique_ptr<KVCacheMirror> m) { mirror_.ptr = std::move(m); }
+
   // Bytes held by K/V/position storage right now (allocated capacity, all heads).
   size_t resident_bytes() const;
   // Bytes an uncompressed float32 cache would hold for next_position() tokens.
@@ -83,7 +100,22 @@ class KVCache {
   int32_t next_position_ = 0;
   std::vector<HeadCache> heads_;  // [L * Hkv]
   std::optional<KiviConfig> codec_;
+  struct MirrorSlot {  // copies as empty: a mirror follows one cache
+    std::unique_ptr<KVCacheMirror> ptr;
+    MirrorSlot() = default;
+    MirrorSlot(const MirrorSlot&) {}
+    MirrorSlot(MirrorSlot&&) noexcept = default;
+    MirrorSlot& operator=(const MirrorSlot&) {
+      ptr.reset();
+      return *this;
+    }
+    MirrorSlot& operator=(MirrorSlot&&) noexcept = default;
+    KVCacheMirror* get() const { return ptr.get(); }
+  } mirror_;
   void quantize_old_entries(HeadCache& h);
+  void layer_changed(int layer) {
+    if (mirror_.get()) mirror_.get()->on_layer_changed(layer);
+  }
 };
 
 }  // namespace kvb

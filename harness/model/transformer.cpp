@@ -3,14 +3,61 @@
 #include "model/transformer.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
+
+#include <fmt/ranges.h>
 
 #include "backends/cpu/ops.h"
 
 namespace kvb {
 
+namespace {
+
+std::map<std::string, ForwardBackendFactory>& backend_registry() {
+  static std::map<std::string, ForwardBackendFactory> r;
+  return r;
+}
+std::mutex backend_registry_mutex;
+
+}  // namespace
+
+void register_forward_backend(const std::string& name, ForwardBackendFactory factory) {
+  std::lock_guard lock(backend_registry_mutex);
+  backend_registry()[name] = std::move(factory);
+}
+
+std::vector<std::string> forward_backends() {
+  std::lock_guard lock(backend_registry_mutex);
+  std::vector<std::string> out{"cpu"};
+  for (const auto& [name, f] : backend_registry()) out.push_back(name);
+  return out;
+}
+
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, RunnerOptions options)
     : config_(config), weights_(weights), options_(options), inv_freq_(cpu::rope_inv_freq(config)) {
   KVB_CHECK(options_.prefill_chunk > 0, "prefill chunk must be positive, got {}", options_.prefill_chunk);
+  if (options_.backend == "cpu") return;
+  ForwardBackendFactory factory;
+  {
+    std::lock_guard lock(backend_registry_mutex);
+    auto it = backend_registry().find(options_.backend);
+    if (it != backend_registry().end()) factory = it->second;
+  }
+  if (!factory && options_.backend == "cuda")
+    KVB_FAIL("backend 'cuda' is not available: this kvbench was built without the CUDA backend (configure with "
+             "-DKVB_CUDA=ON on a machine with nvcc; `kvbench list backends` shows what is built in)");
+  KVB_CHECK(bool(factory), "unknown backend '{}' (built in: {})", options_.backend, fmt::join(forward_backends(), ", "));
+  backend_ = factory(config_, weights_, options_);
+}
+
+Transformer::~Transformer() = default;
+Transformer::Transformer(Transformer&&) noexcept = default;
+
+std::string Transformer::device() const { return backend_ ? backend_->device() : "cpu"; }
+DeviceMemory Transformer::device_memory() const { return backend_ ? backend_->memory() : DeviceMemory{}; }
+void Transformer::reset_device_peak_memory() {
+  if (backend_) backend_->reset_peak_memory();
 }
 
 Tensor Transformer::forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows,
@@ -19,6 +66,7 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, KVCache& cache, Log
   for (size_t i = 0; i < tokens.size(); ++i)
     KVB_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id {} at index {} is outside the vocabulary [0, {})",
               tokens[i], i, V);
+  if (backend_) return backend_->forward(tokens, cache, rows, observer);
   Tensor out;
   if (rows == LogitRows::All) out = Tensor({N, V});
   if (rows == LogitRows::Last && N > 0) out = Tensor({1, V});

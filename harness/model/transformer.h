@@ -4,7 +4,10 @@
 // without recomputing anything. Exercise: `kvbench generate --model M --prompt TEXT`.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -42,13 +45,48 @@ enum class LogitRows { None, Last, All };
 
 struct RunnerOptions {
   int prefill_chunk = 512;  // tokens per forward chunk during prefill
+  std::string backend = "cpu";       // "cpu" (the reference) or "cuda"
+  std::string device_dtype = "bf16";  // cuda: GEMM input type of the weights (bf16, f16, f32)
 };
+
+// Device memory of a backend (bytes; zero on the CPU).
+struct DeviceMemory {
+  size_t current_bytes = 0, peak_bytes = 0;
+};
+
+// A compute backend other than the CPU reference (the CUDA backend, backends/cuda/cuda_forward.h).
+// It computes what Transformer::forward computes and keeps the host KVCache identical to what the
+// CPU path would hold (every new K/V is appended there too), so methods, the runner and the
+// observers see no difference; its own copy of the cache follows through KVCacheMirror.
+class ForwardBackend {
+ public:
+  virtual ~ForwardBackend() = default;
+  virtual Tensor forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows,
+                         ForwardObserver* observer) = 0;
+  virtual std::string device() const = 0;  // e.g. "NVIDIA H100 80GB HBM3 (sm_90, driver 13.0, bf16 weights)"
+  virtual DeviceMemory memory() const = 0;
+  virtual void reset_peak_memory() = 0;
+};
+using ForwardBackendFactory =
+    std::function<std::unique_ptr<ForwardBackend>(const ModelConfig&, const ModelWeights&, const RunnerOptions&)>;
+// Makes `name` available as RunnerOptions::backend (the CUDA backend registers "cuda" from
+// cuda::register_backend(), called by main() when built with it).
+void register_forward_backend(const std::string& name, ForwardBackendFactory factory);
+std::vector<std::string> forward_backends();  // "cpu" and the registered ones
 
 class Transformer {
  public:
+  // Fails (kvb::Error) for a backend that is not built in or has no device.
   Transformer(const ModelConfig& config, const ModelWeights& weights, RunnerOptions options = {});
+  ~Transformer();
+  Transformer(Transformer&&) noexcept;
 
   const ModelConfig& config() const { return config_; }
+  const RunnerOptions& options() const { return options_; }
+  // "cpu", or the backend's device description.
+  std::string device() const;
+  DeviceMemory device_memory() const;
+  void reset_device_peak_memory();
   KVCache make_cache() const { return KVCache(config_.n_layers, config_.n_kv_heads, config_.head_dim); }
 
   // Appends `tokens` at positions cache.next_position()... and returns logits [rows, V]:
@@ -64,6 +102,7 @@ class Transformer {
   const ModelWeights& weights_;
   RunnerOptions options_;
   std::vector<float> inv_freq_;  // [D/2]
+  std::unique_ptr<ForwardBackend> backend_;  // null: the CPU code below
 };
 
 }  // namespace kvb

@@ -148,6 +148,11 @@ GROUP BY c.model_hash, c.method, c.method_params, c.compression_ratio, c.token_b
     R"sql(
 ALTER TABLE samples ADD COLUMN case_meta TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // 2 -> 3: the device a case ran on and its GPU memory peak (CUDA backend).
+    R"sql(
+ALTER TABLE samples ADD COLUMN device TEXT NOT NULL DEFAULT '';
+ALTER TABLE samples ADD COLUMN device_peak_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -156,7 +161,7 @@ const char* const kSampleColumns =
     "config_hash, case_id, case_hash, run_id, status, reason, prediction, answers, scorer, score, prompt_tokens, "
     "generated_tokens, context_tokens, kept_tokens, prefill_seconds, method_seconds, decode_seconds, "
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
-    "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta";
+    "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes";
 
 std::string new_uuid() {
   std::random_device rd;
@@ -392,7 +397,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
   try {
     Statement s =
         prepare(fmt::format("INSERT OR REPLACE INTO samples ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kSampleColumns));
     int i = 0;
     auto text = [&](const std::string& v) { s.bind(++i, v); };
@@ -424,6 +429,8 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     integer(r.prefill_chunk);
     text(r.finished_at.empty() ? utc_now() : r.finished_at);
     text(r.case_meta);
+    text(r.device);
+    integer(r.device_peak_bytes);
     s.run();
     exec("COMMIT");
   } catch (...) {

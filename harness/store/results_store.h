@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 2;
+constexpr int kStoreSchemaVersion = 3;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -52,6 +52,8 @@ struct SampleRecord {
   int64_t threads = 0, prefill_chunk = 0;
   std::string finished_at;
   std::string case_meta = "{}";  // JSON: depths (per needle, %), target_length, token_length (tokens)
+  std::string device;              // "cpu", or the GPU (name, compute capability, driver) for --backend cuda
+  int64_t device_peak_bytes = 0;   // GPU memory peak during the case (weights, KV cache, activations); 0 on cpu
 };
 
 struct StoredCase {

@@ -126,6 +126,13 @@ void DeviceKVCache::set_layer(int dst_layer, const KVCache& cache, int src_layer
   KVB_CUDA_CHECK(cudaStreamSynchronize(nullptr));
 }
 
+int64_t DeviceKVCache::free_rows(int layer) const {
+  const Layer& L = layer_at(layer);
+  int64_t free = INT64_MAX;
+  for (const auto& m : L.heads) free = std::min<int64_t>(free, m.row_capacity - (m.length - m.n_quant));
+  return L.heads.empty() ? 0 : free;
+}
+
 KVLayerView DeviceKVCache::view(int layer) const {
   const Layer& L = layer_at(layer);
   KVLayerView v;

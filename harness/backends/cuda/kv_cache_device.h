@@ -29,6 +29,8 @@ class DeviceKVCache {
   int n_kv_heads() const { return n_kv_heads_; }
   int head_dim() const { return head_dim_; }
   int64_t length(int layer, int kv_head) const { return layer_at(layer).heads.at(size_t(kv_head)).length; }
+  // Rows every head of `layer` can still append before its buffers must be re-uploaded larger.
+  int64_t free_rows(int layer) const;
   // What the attention kernels read.
   KVLayerView view(int layer) const;
 
