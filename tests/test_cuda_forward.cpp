@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ TEST(Backends, UnknownBackendIsAnErrorNamingTheBuiltInOnes) {
 }
 
 #ifndef KVB_WITH_CUDA
+// CI must compile the CUDA backend: where nvcc is installed, a build without it is a mistake.
+TEST(Backends, CudaIsBuiltWhereNvccIsInstalled) {
+  if (!std::filesystem::exists("/usr/local/cuda/bin/nvcc")) GTEST_SKIP() << "no nvcc in /usr/local/cuda/bin";
+  ADD_FAILURE() << "/usr/local/cuda/bin/nvcc exists but this build has no CUDA backend (KVB_CUDA=OFF?)";
+}
+
 TEST(Backends, CudaNotBuiltInSaysHowToBuildIt) {
   Checkpoint& ck = tiny_checkpoint();
   try {
