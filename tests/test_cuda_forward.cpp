@@ -132,6 +132,9 @@ TEST(CudaForward, LogitsMatchCpuForPrefillChunksAndDecodeSteps) {
         EXPECT_LE(max_abs_diff(c_cpu.head(l, h).keys, c_gpu.head(l, h).keys),
                   tol * std::max(1.0, max_abs(c_cpu.head(l, h).keys)));
       }
+    // Greedy next token, argmax taken on the device (ties to the lowest id, as on the CPU).
+    const int32_t one[1] = {42};
+    EXPECT_EQ(cpu.forward_greedy(one, c_cpu), gpu.forward_greedy(one, c_gpu)) << dtype;
     EXPECT_GT(gpu.device_memory().peak_bytes, 0u);
   }
 }

@@ -12,10 +12,9 @@ GenerationResult generate_greedy(Transformer& model, const Tokenizer& tok, KVCac
                                  const std::function<void(const std::string&)>& on_token) {
   GenerationResult r;
   r.stop_reason = "max_new_tokens";
-  std::vector<float> logits(last_logits.begin(), last_logits.end());
+  int32_t next = int32_t(cpu::argmax(last_logits.data(), int64_t(last_logits.size())));
   Stopwatch total;
   for (int step = 0; step < opt.max_new_tokens; ++step) {
-    const int32_t next = int32_t(cpu::argmax(logits.data(), int64_t(logits.size())));
     if (opt.stop_at_end_of_generation && tok.is_end_of_generation(next)) {
       r.stop_reason = "eog";
       break;
@@ -40,8 +39,7 @@ GenerationResult generate_greedy(Transformer& model, const Tokenizer& tok, KVCac
     if (step + 1 == opt.max_new_tokens) break;  // the last token needs no forward pass
     Stopwatch sw;
     const int32_t one[1] = {next};
-    Tensor out = model.forward(one, cache, LogitRows::Last, opt.observer);
-    logits.assign(out.data.begin(), out.data.end());
+    next = model.forward_greedy(one, cache, opt.observer);
     r.step_seconds.push_back(sw.seconds());
   }
   r.decode_seconds = total.seconds();

@@ -81,6 +81,18 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, KVCache& cache, Log
   return out;
 }
 
+int32_t Transformer::forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer) {
+  KVB_CHECK(!tokens.empty(), "forward_greedy: no tokens");
+  if (backend_) {
+    for (size_t i = 0; i < tokens.size(); ++i)
+      KVB_CHECK(tokens[i] >= 0 && tokens[i] < config_.vocab_size,
+                "token id {} at index {} is outside the vocabulary [0, {})", tokens[i], i, config_.vocab_size);
+    return backend_->forward_greedy(tokens, cache, observer);
+  }
+  const Tensor logits = forward(tokens, cache, LogitRows::Last, observer);
+  return int32_t(cpu::argmax(logits.ptr(), config_.vocab_size));
+}
+
 void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer,
                                 float* x /* [n, E] */) {
   const ModelConfig& c = config_;

@@ -63,6 +63,9 @@ class ForwardBackend {
   virtual ~ForwardBackend() = default;
   virtual Tensor forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows,
                          ForwardObserver* observer) = 0;
+  // forward() and the greedy choice of the next token (argmax of the last row, ties to the lowest
+  // id) on the device: only the token id comes back.
+  virtual int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer) = 0;
   virtual std::string device() const = 0;  // e.g. "NVIDIA H100 80GB HBM3 (sm_90, driver 13.0, bf16 weights)"
   virtual DeviceMemory memory() const = 0;
   virtual void reset_peak_memory() = 0;
@@ -93,6 +96,9 @@ class Transformer {
   // none, the last token's, or every token's.
   Tensor forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows = LogitRows::Last,
                  ForwardObserver* observer = nullptr);
+  // forward() then the greedy next token (argmax of the last logits row, ties to the lowest id);
+  // a device backend takes the argmax on the device.
+  int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer = nullptr);
 
  private:
   void forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer, float* x);

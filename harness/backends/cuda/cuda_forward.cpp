@@ -176,11 +176,29 @@ class CudaForward final : public ForwardBackend {
       const int64_t n = std::min<int64_t>(options_.prefill_chunk, N - begin);
       float* x = grow<float>(x_, n * E, "activations x");
       forward_chunk(tokens.subspan(size_t(begin), size_t(n)), cache, mirror, observer, x);
-      if (rows == LogitRows::All) logits(x, n, out.ptr() + begin * V);
-      if (rows == LogitRows::Last && begin + n == N) logits(x + (n - 1) * E, 1, out.ptr());
+      if (rows == LogitRows::All) download(logits(x, n), out.ptr() + begin * V, size_t(n * V) * sizeof(float));
+      if (rows == LogitRows::Last && begin + n == N)
+        download(logits(x + (n - 1) * E, 1), out.ptr(), size_t(V) * sizeof(float));
     }
     KVB_CUDA_CHECK(cudaDeviceSynchronize());
     return out;
+  }
+
+  int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer) override {
+    const int64_t E = c_.n_embd, V = c_.vocab_size, N = int64_t(tokens.size());
+    DeviceCacheMirror& mirror = mirror_of(cache);
+    float* x = nullptr;
+    int64_t n = 0;
+    for (int64_t begin = 0; begin < N; begin += options_.prefill_chunk) {
+      n = std::min<int64_t>(options_.prefill_chunk, N - begin);
+      x = grow<float>(x_, n * E, "activations x");
+      forward_chunk(tokens.subspan(size_t(begin), size_t(n)), cache, mirror, observer, x);
+    }
+    int32_t* d_next = grow<int32_t>(next_, 1, "next token");
+    argmax(logits(x + (n - 1) * E, 1), 1, V, d_next);
+    int32_t next = -1;
+    download(d_next, &next, sizeof next);
+    return next;
   }
 
  private:
@@ -291,13 +309,14 @@ class CudaForward final : public ForwardBackend {
     }
   }
 
-  void logits(const float* x, int64_t n, float* host_out) {
+  // Logits [n, V] on the device for x [n, E].
+  const float* logits(const float* x, int64_t n) {
     const int64_t E = c_.n_embd, V = c_.vocab_size;
     float* xn = grow<float>(xn_, n * E, "activations xn");
     float* y = grow<float>(logits_, n * V, "logits");
     rmsnorm(x, output_norm_.data.as<float>(), xn, n, E, E, c_.rms_eps);
     linear(xn, n, lm_head_, y, nullptr, ws_);
-    download(y, host_out, size_t(n * V) * sizeof(float));
+    return y;
   }
 
   const ModelConfig& c_;
@@ -307,7 +326,7 @@ class CudaForward final : public ForwardBackend {
   DeviceWeight embedding_, lm_head_, output_norm_;
   std::vector<DeviceLayer> layers_;
   DeviceBuffer inv_freq_;
-  DeviceBuffer x_, xn_, q_, k_, v_, att_, o_, gate_, up_, tokens_, pos_, mass_, logits_;
+  DeviceBuffer x_, xn_, q_, k_, v_, att_, o_, gate_, up_, tokens_, pos_, mass_, logits_, next_;
   Workspace ws_;
 };
 
