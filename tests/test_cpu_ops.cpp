@@ -190,5 +190,19 @@ TEST(CpuOps, LinearSameForStoredAndFloatWeights) {
   }
 }
 
+TEST(CpuOps, SoftmaxExpIsAccurateAcrossItsRange) {
+  double worst = 0;
+  for (int i = 0; i <= 2000000; ++i) {
+    const float x = -87.0f * float(i) / 2000000.0f;
+    const double want = std::exp(double(x));
+    worst = std::max(worst, std::fabs(double(cpu::exp_nonpositive(x)) - want) / want);
+  }
+  std::printf("exp_nonpositive: worst relative error %.3g on [-87, 0]\n", worst);
+  EXPECT_LT(worst, 2e-7);
+  EXPECT_EQ(cpu::exp_nonpositive(0.0f), 1.0f);
+  EXPECT_EQ(cpu::exp_nonpositive(-INFINITY), 0.0f);
+  EXPECT_EQ(cpu::exp_nonpositive(-200.0f), 0.0f);
+}
+
 }  // namespace
 }  // namespace kvb

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "core/error.h"
@@ -17,6 +18,7 @@
 #include "eval/runner.h"
 #include "kv/method.h"
 #include "model/checkpoint.h"
+#include "store/results_store.h"
 #include "test_util.h"
 
 #ifdef KVB_WITH_CUDA
@@ -84,6 +86,19 @@ TEST(Backends, CudaWithoutADeviceRefusesWithTheRuntimeReason) {
                                    " --prompt 'Once upon a time' --max-new-tokens 4 --backend cuda");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no usable CUDA device"), std::string::npos) << r.output;
+  // A sweep refuses before it records anything (no run row, no error rows per case).
+  const std::string db = (test::tmp_dir() / ("cuda_refused_" + std::to_string(getpid()) + ".db")).string();
+  std::filesystem::remove(db);
+  const auto s = test::run_kvbench("run --model " + test::stories260k().string() +
+                                   " --task niah_single --n 2 --length 200 --chat-template none --backend cuda --db " + db);
+  EXPECT_EQ(s.exit_code, 2) << s.output;
+  EXPECT_NE(s.output.find("engine.backend: backend 'cuda': no usable CUDA device"), std::string::npos) << s.output;
+  if (std::filesystem::exists(db)) {
+    ResultsStore store(db, true);
+    Statement q = store.prepare("SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM samples)");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.integer(0), 0);
+  }
 }
 
 std::vector<int32_t> random_ids(uint64_t seed, int n) {

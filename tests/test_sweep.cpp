@@ -145,6 +145,35 @@ TEST(SweepConfig, GridExpansionAndConfigHashes) {
             config_hash(expand_grid(more)[1].canonical("other model", more.models[0])));
 }
 
+// engine.matmul int8 changes the numbers, so it is part of a configuration's identity; f32 (the
+// default) leaves every existing hash as it was.
+TEST(SweepConfig, MatmulIsValidatedAndPartOfTheIdentity) {
+  const SweepConfig plain = parse_sweep_config(tiny_config(2), "t");
+  json j = tiny_config(2);
+  j["engine"]["matmul"] = "f32";
+  const SweepConfig f32 = parse_sweep_config(j, "t");
+  j["engine"]["matmul"] = "int8";
+  const SweepConfig int8 = parse_sweep_config(j, "t");
+  EXPECT_EQ(int8.engine.matmul, "int8");
+  const SweepCell cell = expand_grid(plain)[1];
+  EXPECT_EQ(config_hash(cell.canonical("h", plain.models[0], plain.engine)),
+            config_hash(cell.canonical("h", f32.models[0], f32.engine)));
+  EXPECT_NE(config_hash(cell.canonical("h", plain.models[0], plain.engine)),
+            config_hash(cell.canonical("h", int8.models[0], int8.engine)));
+  for (const auto& [engine, message] :
+       {std::pair{json{{"matmul", "int4"}}, "engine.matmul: expected f32 or int8, got 'int4'"},
+        std::pair{json{{"backend", "cuda"}, {"matmul", "int8"}}, "engine.matmul: int8 is a cpu backend option"}}) {
+    json bad = tiny_config(2);
+    bad["engine"] = engine;
+    try {
+      parse_sweep_config(bad, "cfg.yaml");
+      FAIL() << "accepted engine " << engine.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(SweepConfig, ShippedConfigsAreValid) {
   for (const char* name : {"ruler.yaml", "niah_grid.yaml", "mqar.yaml", "summarization.yaml", "quickstart.yaml"}) {
     fs::path p = test::source_dir() / "configs" / name;

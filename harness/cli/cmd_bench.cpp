@@ -51,7 +51,7 @@ void run_bench(const BenchArgs& a) {
   set_num_threads(a.threads);
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
   if (a.weights == "f32") ck.weights.dequantize_all();
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype});
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype, a.compute.matmul});
   const int V = ck.config.vocab_size;
   {  // warm-up
     KVCache cache = model.make_cache();

@@ -112,7 +112,7 @@ void run_eval(const EvalArgs& a) {
   log_info("{} v{}: {} cases generated in {:.1f}s (chat template {})", info.id, info.version, cases.size(),
            gen_sw.seconds(), chat_template_name(env.chat.kind));
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype});
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype, a.compute.matmul});
   make_method(spec, ck.config, &model);  // budget / parameter values checked before the first case
   std::vector<double> scores;
   nlohmann::json rows = nlohmann::json::array();

@@ -51,7 +51,7 @@ void run_generate(const GenerateArgs& a) {
   log_debug("prompt ({} tokens, template {}): {}", ids.size(), chat_template_name(chat.kind), text);
   if (a.show_tokens) fmt::print(stderr, "prompt ids: {}\n", fmt::join(ids, " "));
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype});
+  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype, a.compute.matmul});
   KVCache cache = model.make_cache();
   Stopwatch prefill_sw;
   Tensor logits = model.forward(ids, cache, LogitRows::Last);

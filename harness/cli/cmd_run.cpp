@@ -19,7 +19,7 @@ void print_sweep_summary(const SweepConfig& c, const SweepSummary& s, const std:
 namespace {
 
 struct RunArgs {
-  std::string model, task, method = "full", chat_template = "auto", weights = "native", db, backend = "cpu", device_dtype = "bf16";
+  std::string model, task, method = "full", chat_template = "auto", weights = "native", db, backend = "cpu", device_dtype = "bf16", matmul = "f32";
   std::vector<std::string> params, task_params, method_params;
   double ratio = 0.0;
   int64_t budget = 0;
@@ -59,7 +59,7 @@ void run_cmd(const RunArgs& a) {
       {"seeds", json::array({a.seed})},
       {"mode", a.query_aware ? "query_aware" : "query_agnostic"},
       {"engine", {{"threads", a.threads}, {"backend", a.backend}, {"device_dtype", a.device_dtype},
-                  {"prefill_chunk", a.prefill_chunk}}}};
+                  {"matmul", a.matmul}, {"prefill_chunk", a.prefill_chunk}}}};
   KVB_CHECK(!(a.ratio > 0 && a.budget > 0), "give either --ratio or --budget, not both");
   if (a.budget > 0)
     cfg["budgets"] = {{"tokens", json::array({a.budget})}};
@@ -111,6 +111,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--device-dtype", a->device_dtype, "cuda: GEMM input type of the weights (bf16, f16, f32)")
       ->capture_default_str();
+  add_matmul_option(cmd, a->matmul);
   add_engine_options(cmd, a->weights, a->prefill_chunk);
   cmd->add_flag("--rerun-failed", a->rerun_failed, "Run cases stored with status error again");
   cmd->add_flag("--force", a->force, "Recompute every case, replacing stored results");

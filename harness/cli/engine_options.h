@@ -15,10 +15,19 @@ inline void add_engine_options(CLI::App* cmd, std::string& weights, int& prefill
       ->capture_default_str();
 }
 
-// --backend and --device-dtype (the compute backend; RunnerOptions).
+inline void add_matmul_option(CLI::App* cmd, std::string& matmul) {
+  cmd->add_option("--matmul", matmul,
+                  "cpu: prefill projections as f32 (dequantize + SGEMM, the reference) or int8 (Q4_0/Q4_1/Q8_0 "
+                  "weights x int8 activations, AVX-512 VNNI; faster, slightly different numbers)")
+      ->check(CLI::IsMember({"f32", "int8"}))
+      ->capture_default_str();
+}
+
+// --backend, --device-dtype and --matmul (the compute backend; RunnerOptions).
 struct BackendFlags {
   std::string backend = "cpu";
   std::string device_dtype = "bf16";
+  std::string matmul = "f32";
 };
 
 inline void add_backend_options(CLI::App* cmd, BackendFlags& b) {
@@ -28,6 +37,7 @@ inline void add_backend_options(CLI::App* cmd, BackendFlags& b) {
   cmd->add_option("--device-dtype", b.device_dtype, "cuda: GEMM input type of the weights (fp32 accumulation)")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}))
       ->capture_default_str();
+  add_matmul_option(cmd, b.matmul);
 }
 
 }  // namespace kvb::cli

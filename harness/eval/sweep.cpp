@@ -212,6 +212,11 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
   Stopwatch total_clock;
   const std::vector<SweepCell> cells = expand_grid(config);
   sum.configs = int64_t(cells.size());
+  // A backend that cannot start here fails the whole sweep before anything is recorded.
+  {
+    const std::string why = backend_unavailable_reason(config.engine.backend);
+    KVB_CHECK(why.empty(), "engine.backend: {}", why);
+  }
 
   json run_info = {{"command", opt.command},
                    {"argv", opt.argv},
@@ -286,7 +291,8 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
         if (m0.weights == "f32") ck->weights.dequantize_all();
         tok = make_tokenizer(ck->tokenizer);
         model.emplace(ck->config, ck->weights,
-                      RunnerOptions{config.engine.prefill_chunk, config.engine.backend, config.engine.device_dtype});
+                      RunnerOptions{config.engine.prefill_chunk, config.engine.backend, config.engine.device_dtype,
+                                    config.engine.matmul});
         // Warm-up (excluded from every timing): a short forward pass touches the weights once.
         KVCache warm = model->make_cache();
         std::vector<int32_t> ids(16, tok->bos_id() >= 0 ? tok->bos_id() : 1);

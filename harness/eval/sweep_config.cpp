@@ -362,11 +362,11 @@ void parse_engine(const json& j, SweepConfig& c, Problems& pr) {
   if (!j.contains("engine")) return;
   const json& e = j["engine"];
   if (!e.is_object()) {
-    pr.add(fmt::format("engine: expected a mapping (threads, backend, device_dtype, prefill_chunk), got {}",
+    pr.add(fmt::format("engine: expected a mapping (threads, backend, device_dtype, matmul, prefill_chunk), got {}",
                        type_name(e)));
     return;
   }
-  check_keys(e, "engine", {"threads", "backend", "device_dtype", "prefill_chunk"}, pr);
+  check_keys(e, "engine", {"threads", "backend", "device_dtype", "matmul", "prefill_chunk"}, pr);
   for (const auto& [k, v] : e.items())
     if (v.is_array())
       pr.add(
@@ -399,6 +399,16 @@ void parse_engine(const json& j, SweepConfig& c, Problems& pr) {
       pr.add(fmt::format("engine.device_dtype: expected bf16, f16 or f32, got '{}'", t));
     else
       c.engine.device_dtype = t;
+  }
+  if (e.contains("matmul") && !e["matmul"].is_array()) {
+    std::string m = e["matmul"].is_string() ? e["matmul"].get<std::string>() : e["matmul"].dump();
+    if (m != "f32" && m != "int8")
+      pr.add(fmt::format("engine.matmul: expected f32 or int8, got '{}'", m));
+    else if (m == "int8" && c.engine.backend != "cpu")
+      pr.add(fmt::format("engine.matmul: int8 is a cpu backend option (backend is '{}'; use device_dtype)",
+                         c.engine.backend));
+    else
+      c.engine.matmul = m;
   }
 }
 
@@ -561,6 +571,7 @@ json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, co
   for (const auto& [k, v] : this->method_params.values()) method_params[k] = v;
   json model = {{"hash", model_hash}, {"chat_template", m.chat_template}, {"weights", m.weights}};
   if (engine.backend != "cpu") model["compute"] = {{"backend", engine.backend}, {"device_dtype", engine.device_dtype}};
+  if (engine.matmul != "f32") model["compute"] = {{"backend", engine.backend}, {"matmul", engine.matmul}};
   return json{{"schema", 1},
               {"model", model},
               {"method",

@@ -14,39 +14,62 @@ namespace kvb {
 
 namespace {
 
-std::map<std::string, ForwardBackendFactory>& backend_registry() {
-  static std::map<std::string, ForwardBackendFactory> r;
+struct BackendEntry {
+  ForwardBackendFactory factory;
+  std::function<std::string()> unavailable;
+};
+std::map<std::string, BackendEntry>& backend_registry() {
+  static std::map<std::string, BackendEntry> r;
   return r;
 }
 std::mutex backend_registry_mutex;
 
+constexpr const char* kCudaNotBuilt =
+    "backend 'cuda' is not available: this kvbench was built without the CUDA backend (configure with "
+    "-DKVB_CUDA=ON on a machine with nvcc; `kvbench list backends` shows what is built in)";
+
 }  // namespace
 
-void register_forward_backend(const std::string& name, ForwardBackendFactory factory) {
+void register_forward_backend(const std::string& name, ForwardBackendFactory factory,
+                              std::function<std::string()> unavailable) {
   std::lock_guard lock(backend_registry_mutex);
-  backend_registry()[name] = std::move(factory);
+  backend_registry()[name] = {std::move(factory), std::move(unavailable)};
+}
+
+std::string backend_unavailable_reason(const std::string& name) {
+  if (name == "cpu") return "";
+  std::function<std::string()> probe;
+  {
+    std::lock_guard lock(backend_registry_mutex);
+    auto it = backend_registry().find(name);
+    if (it == backend_registry().end())
+      return name == "cuda" ? std::string(kCudaNotBuilt) : fmt::format("unknown backend '{}'", name);
+    probe = it->second.unavailable;
+  }
+  return probe ? probe() : std::string();
 }
 
 std::vector<std::string> forward_backends() {
   std::lock_guard lock(backend_registry_mutex);
   std::vector<std::string> out{"cpu"};
-  for (const auto& [name, f] : backend_registry()) out.push_back(name);
+  for (const auto& [name, entry] : backend_registry()) out.push_back(name);
   return out;
 }
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, RunnerOptions options)
     : config_(config), weights_(weights), options_(options), inv_freq_(cpu::rope_inv_freq(config)) {
   KVB_CHECK(options_.prefill_chunk > 0, "prefill chunk must be positive, got {}", options_.prefill_chunk);
+  int8_matmul_ = cpu::parse_matmul_mode(options_.matmul) == cpu::MatmulMode::Int8;
   if (options_.backend == "cpu") return;
+  KVB_CHECK(!int8_matmul_, "matmul 'int8' is a cpu backend option; backend '{}' uses --device-dtype",
+            options_.backend);
   ForwardBackendFactory factory;
   {
     std::lock_guard lock(backend_registry_mutex);
     auto it = backend_registry().find(options_.backend);
-    if (it != backend_registry().end()) factory = it->second;
+    if (it != backend_registry().end()) factory = it->second.factory;
   }
-  if (!factory && options_.backend == "cuda")
-    KVB_FAIL("backend 'cuda' is not available: this kvbench was built without the CUDA backend (configure with "
-             "-DKVB_CUDA=ON on a machine with nvcc; `kvbench list backends` shows what is built in)");
+  if (!factory && options_.backend == "cuda") KVB_FAIL("{}", kCudaNotBuilt);
   KVB_CHECK(bool(factory), "unknown backend '{}' (built in: {})", options_.backend, fmt::join(forward_backends(), ", "));
   backend_ = factory(config_, weights_, options_);
 }
@@ -54,7 +77,10 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
 Transformer::~Transformer() = default;
 Transformer::Transformer(Transformer&&) noexcept = default;
 
-std::string Transformer::device() const { return backend_ ? backend_->device() : "cpu"; }
+std::string Transformer::device() const {
+  if (backend_) return backend_->device();
+  return int8_matmul_ ? "cpu, matmul " + cpu::matmul_description(cpu::MatmulMode::Int8) : std::string("cpu");
+}
 DeviceMemory Transformer::device_memory() const { return backend_ ? backend_->memory() : DeviceMemory{}; }
 void Transformer::reset_device_peak_memory() {
   if (backend_) backend_->reset_peak_memory();
@@ -110,9 +136,11 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
     const LayerWeights& w = weights_.layers[l];
     // Attention block.
     cpu::rmsnorm(x, w.attn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
-    cpu::linear(xn.data(), n, w.wq, q.data(), &w.bq);
-    cpu::linear(xn.data(), n, w.wk, k.data(), &w.bk);
-    cpu::linear(xn.data(), n, w.wv, v.data(), &w.bv);
+    const cpu::MatmulMode mode = int8_matmul_ ? cpu::MatmulMode::Int8 : cpu::MatmulMode::F32;
+    cpu::LinearInput attn_in(xn.data(), n, E, mode);  // quantized once for q, k and v in int8 mode
+    cpu::linear(attn_in, w.wq, q.data(), &w.bq);
+    cpu::linear(attn_in, w.wk, k.data(), &w.bk);
+    cpu::linear(attn_in, w.wv, v.data(), &w.bv);
     if (c.qk_norm) {
       cpu::rmsnorm(q.data(), w.q_norm.ptr(), q.data(), n * Hq, D, D, c.rms_eps);
       cpu::rmsnorm(k.data(), w.k_norm.ptr(), k.data(), n * Hkv, D, D, c.rms_eps);
@@ -128,14 +156,17 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
       LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
       observer->on_layer(obs);
     }
-    cpu::linear(att.data(), n, w.wo, o.data());
+    cpu::LinearInput out_in(att.data(), n, QD, mode);
+    cpu::linear(out_in, w.wo, o.data());
     for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
     // Feed-forward block (SwiGLU).
     cpu::rmsnorm(x, w.ffn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
-    cpu::linear(xn.data(), n, w.w_gate, gate.data());
-    cpu::linear(xn.data(), n, w.w_up, up.data());
+    cpu::LinearInput ffn_in(xn.data(), n, E, mode);
+    cpu::linear(ffn_in, w.w_gate, gate.data());
+    cpu::linear(ffn_in, w.w_up, up.data());
     cpu::swiglu(gate.data(), up.data(), gate.data(), n * F);
-    cpu::linear(gate.data(), n, w.w_down, o.data());
+    cpu::LinearInput down_in(gate.data(), n, F, mode);
+    cpu::linear(down_in, w.w_down, o.data());
     for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
   }
   cache.advance(int32_t(n));

@@ -47,6 +47,7 @@ struct RunnerOptions {
   int prefill_chunk = 512;  // tokens per forward chunk during prefill
   std::string backend = "cpu";       // "cpu" (the reference) or "cuda"
   std::string device_dtype = "bf16";  // cuda: GEMM input type of the weights (bf16, f16, f32)
+  std::string matmul = "f32";  // cpu: prefill projections in float32 ("f32") or int8 ("int8"; backends/cpu/int8_gemm.h)
 };
 
 // Device memory of a backend (bytes; zero on the CPU).
@@ -74,7 +75,12 @@ using ForwardBackendFactory =
     std::function<std::unique_ptr<ForwardBackend>(const ModelConfig&, const ModelWeights&, const RunnerOptions&)>;
 // Makes `name` available as RunnerOptions::backend (the CUDA backend registers "cuda" from
 // cuda::register_backend(), called by main() when built with it).
-void register_forward_backend(const std::string& name, ForwardBackendFactory factory);
+// `unavailable` says why the backend cannot start on this machine ("" when it can), so a sweep can
+// refuse before it records anything.
+void register_forward_backend(const std::string& name, ForwardBackendFactory factory,
+                              std::function<std::string()> unavailable = {});
+// Why `name` cannot run here: not built in, unknown, or no device; "" when it can.
+std::string backend_unavailable_reason(const std::string& name);
 std::vector<std::string> forward_backends();  // "cpu" and the registered ones
 
 class Transformer {
@@ -108,6 +114,7 @@ class Transformer {
   const ModelWeights& weights_;
   RunnerOptions options_;
   std::vector<float> inv_freq_;  // [D/2]
+  bool int8_matmul_ = false;     // options_.matmul == "int8"
   std::unique_ptr<ForwardBackend> backend_;  // null: the CPU code below
 };
 

@@ -2,6 +2,7 @@
 #include "model/weight_matrix.h"
 
 #include <cstring>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -46,6 +47,13 @@ void WeightMatrix::to_f32() {
   std::vector<float> f(size_t(rows_ * cols_));
   convert_to_f32(dtype_, packed_.data(), f.data(), rows_ * cols_);
   *this = from_f32(std::move(f), rows_, cols_);
+}
+
+std::shared_ptr<const void> WeightMatrix::derived(const std::function<std::shared_ptr<const void>()>& build) const {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  if (!derived_) derived_ = build();
+  return derived_;
 }
 
 }  // namespace kvb

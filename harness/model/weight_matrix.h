@@ -4,6 +4,8 @@
 // (the `--weights f32` reference mode; results are the same up to summation order).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "model/raw_tensor.h"
@@ -31,6 +33,9 @@ class WeightMatrix {
   void dequantize_rows(int64_t r0, int64_t n, float* out) const;
   // Converts to F32 storage in place.
   void to_f32();
+  // A backend's derived layout of these weights (the CPU int8 path's repacked blocks): made by `build`
+  // on first use (thread-safe), then shared by this matrix and its copies; to_f32() drops it.
+  std::shared_ptr<const void> derived(const std::function<std::shared_ptr<const void>()>& build) const;
 
  private:
   DType dtype_ = DType::F32;
@@ -38,6 +43,7 @@ class WeightMatrix {
   size_t row_bytes_ = 0;
   std::vector<float> f32_;
   std::vector<uint8_t> packed_;
+  mutable std::shared_ptr<const void> derived_;
 };
 
 }  // namespace kvb

@@ -5,6 +5,9 @@ CPU, transformers loading the same SmolLM2 GGUF, dequantized to fp32) with no pr
 StreamingLLM at ratio 0.5, runs kvbench on the same rows (task kvpress_jsonl), and prints accuracy
 (string_match_all) and wall time of both. Usage (kvpress needs transformers < 5.3):
   ~/.venvs/kvpress/bin/python scripts/bench/vs_kvpress.py --kvbench build/kvbench --n 50 --threads 2
+kvbench runs once per `--matmul` mode (default both): f32 is its float32 reference path, int8 its
+opt-in integer prefill projections (Q4_1 weights x int8 activations, as llama.cpp computes them).
+The last column counts the cases on which both engines score the same.
 """
 import argparse
 import json
@@ -21,6 +24,7 @@ ap.add_argument("--n", type=int, default=50)
 ap.add_argument("--length", type=int, default=2048)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--ratio", type=float, default=0.5)
+ap.add_argument("--matmul", choices=["f32", "int8"], nargs="+", default=["f32", "int8"])
 args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="vs_kvpress_")
@@ -37,19 +41,22 @@ def match_all(pred, answers):
 
 methods = [("full", None), ("snapkv", args.ratio), ("streaming_llm", args.ratio)]
 results = {}
+per_case = {}
 # kvbench: one process per method, model load included in the wall time.
-for name, ratio in methods:
-    out = os.path.join(work, f"kvbench_{name}.json")
-    cmd = [args.kvbench, "eval", "-q", "-t", str(args.threads), "--model", args.model, "--task", "kvpress_jsonl",
-           "--param", f"file={rows_path}", "--method", name, "--json", out]
-    if ratio is not None:
-        cmd += ["--ratio", str(ratio)]
-    t0 = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.monotonic() - t0
-    cases = json.load(open(out))["cases"]
-    results[(name, "kvbench")] = (sum(c["score"] for c in cases) / len(cases), wall)
-    print(f"kvbench {name}: {results[(name, 'kvbench')]}", flush=True)
+for mm in args.matmul:
+    for name, ratio in methods:
+        out = os.path.join(work, f"kvbench_{name}_{mm}.json")
+        cmd = [args.kvbench, "eval", "-q", "-t", str(args.threads), "--model", args.model, "--task", "kvpress_jsonl",
+               "--param", f"file={rows_path}", "--method", name, "--matmul", mm, "--json", out]
+        if ratio is not None:
+            cmd += ["--ratio", str(ratio)]
+        t0 = time.monotonic()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.monotonic() - t0
+        cases = json.load(open(out))["cases"]
+        results[(name, mm)] = (sum(c["score"] for c in cases) / len(cases), wall)
+        per_case[(name, mm)] = [c["score"] for c in cases]
+        print(f"kvbench {name} --matmul {mm}: {results[(name, mm)]}", flush=True)
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
@@ -75,12 +82,16 @@ for name, ratio in methods:
             scores.append(match_all(pred, r["answer"]))
     wall = time.monotonic() - t0 + load  # model load counted once per method, as for kvbench
     results[(name, "kvpress")] = (sum(scores) / len(scores), wall)
+    per_case[(name, "kvpress")] = scores
     print(f"kvpress {name}: {results[(name, 'kvpress')]}", flush=True)
 
 print(f"\n{len(rows)} niah_single cases at {args.length} tokens, ratio {args.ratio}, {args.threads} threads\n")
-print("| method | kvbench accuracy | kvpress accuracy | kvbench wall s | kvpress wall s | speedup |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("| method | kvbench matmul | kvbench accuracy | kvpress accuracy | kvbench wall s | kvpress wall s | speedup "
+      "| same score |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for name, _ in methods:
-    ka, kw = results[(name, "kvbench")]
-    pa, pw = results[(name, "kvpress")]
-    print(f"| {name} | {ka:.1f} | {pa:.1f} | {kw:.1f} | {pw:.1f} | {pw / kw:.2f}x |")
+    for mm in args.matmul:
+        ka, kw = results[(name, mm)]
+        pa, pw = results[(name, "kvpress")]
+        same = sum(a == b for a, b in zip(per_case[(name, mm)], per_case[(name, "kvpress")]))
+        print(f"| {name} | {mm} | {ka:.1f} | {pa:.1f} | {kw:.1f} | {pw:.1f} | {pw / kw:.2f}x | {same}/{len(rows)} |")

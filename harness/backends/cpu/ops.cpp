@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 namespace kvb::cpu {
@@ -79,6 +80,23 @@ void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Te
                 0.0f, y, int(out));
   }
   add_bias(y, n, out, bias);
+}
+
+const Q8Activations& LinearInput::quantized() {
+  if (!quantized_) {
+    quantize_q8(x_, n_, cols_, q8_);
+    quantized_ = true;
+  }
+  return q8_;
+}
+
+void linear(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias) {
+  if (in.mode() == MatmulMode::Int8 && in.tokens() > kRowwiseMaxTokens && int8_gemm_supports(w.dtype())) {
+    int8_linear(in.quantized(), w, y);
+    add_bias(y, in.tokens(), w.rows(), bias);
+  } else {
+    linear(in.data(), in.tokens(), w, y, bias);
+  }
 }
 
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, int64_t stride, float eps) {
@@ -167,11 +185,11 @@ void masked_softmax(float* row, int64_t valid, int64_t len) {
   j = 0;
   for (; j + 16 <= valid; j += 16)
     for (int k = 0; k < 16; ++k) {
-      row[j + k] = std::exp(row[j + k] - mx);
+      row[j + k] = exp_nonpositive(row[j + k] - mx);
       sum16[k] += row[j + k];
     }
   for (int k = 0; j < valid; ++j, ++k) {
-    row[j] = std::exp(row[j] - mx);
+    row[j] = exp_nonpositive(row[j] - mx);
     sum16[k] += row[j];
   }
   double sum = 0.0;

@@ -344,13 +344,20 @@ std::string describe_first_device() {
 void register_backend() {
   static std::once_flag once;
   std::call_once(once, [] {
-    register_forward_backend("cuda", [](const ModelConfig& c, const ModelWeights& w, const RunnerOptions& o) {
+    auto unavailable = []() -> std::string {
       const DeviceReport r = describe_devices();
-      if (r.devices.empty())
-        KVB_FAIL("backend 'cuda': no usable CUDA device ({})",
-                 r.error.empty() ? std::string("no CUDA devices listed") : r.error);
-      return std::unique_ptr<ForwardBackend>(std::make_unique<CudaForward>(c, w, o));
-    });
+      if (!r.devices.empty()) return "";
+      return fmt::format("backend 'cuda': no usable CUDA device ({})",
+                         r.error.empty() ? std::string("no CUDA devices listed") : r.error);
+    };
+    register_forward_backend(
+        "cuda",
+        [unavailable](const ModelConfig& c, const ModelWeights& w, const RunnerOptions& o) {
+          const std::string why = unavailable();
+          KVB_CHECK(why.empty(), "{}", why);
+          return std::unique_ptr<ForwardBackend>(std::make_unique<CudaForward>(c, w, o));
+        },
+        unavailable);
   });
 }
 

@@ -1,0 +1,306 @@
+// Integer prefill matmul; see int8_gemm.h for the arithmetic both kernels share.
+//
+// The VNNI kernel works on groups of 16 weight rows (one int32 lane per row) and tiles of up to 8
+// tokens. Per 32-element block it holds the group's weights as 8 vectors of 64 unsigned bytes
+// (vector v, lane r: the 4 quants of row r at columns 4v..4v+3), and for each token broadcasts 4
+// activation bytes at a time into vpdpbusd, so one instruction does 16 rows x 4 columns. The repacked
+// layout per (group, block): Q4_0/Q4_1 4 x 64 bytes (low nibbles quads 0..3, high nibbles quads
+// 4..7), Q8_0 8 x 64 bytes (quant + 128); then 16 scales d_w and, for Q4_1, 16 mins m_w.
+#include "backends/cpu/int8_gemm.h"
+
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* placeholders.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kvb::cpu {
+
+namespace {
+
+constexpr int64_t kBlock = 32;   // elements per quantization block
+constexpr int64_t kGroup = 16;   // weight rows per VNNI group (int32 lanes of a zmm register)
+constexpr int64_t kTile = 8;     // tokens per VNNI tile
+
+// Stored quant of element j (0..31) of one block, as the signed value the formula multiplies
+// (Q4_0: nibble - 8; Q4_1: nibble; Q8_0: int8), and the block's scale / min.
+int32_t block_quant(DType t, const uint8_t* blk, int j) {
+  switch (t) {
+    case DType::Q8_0:
+      return int32_t(int8_t(blk[2 + j]));
+    case DType::Q4_0: {
+      const uint8_t b = blk[2 + (j & 15)];
+      return int32_t(j < 16 ? b & 15 : b >> 4) - 8;
+    }
+    case DType::Q4_1: {
+      const uint8_t b = blk[4 + (j & 15)];
+      return int32_t(j < 16 ? b & 15 : b >> 4);
+    }
+    default:
+      KVB_FAIL("int8 matmul: unsupported weight type {}", dtype_name(t));
+  }
+}
+float block_scale(const uint8_t* blk) {
+  uint16_t h;
+  std::memcpy(&h, blk, 2);
+  return fp16_to_f32(h);
+}
+float block_min(DType t, const uint8_t* blk) {
+  if (t != DType::Q4_1) return 0.0f;
+  uint16_t h;
+  std::memcpy(&h, blk + 2, 2);
+  return fp16_to_f32(h);
+}
+// Unsigned offset the VNNI layout adds to each quant (u = q + offset, 0..255).
+int32_t vnni_offset(DType t) { return t == DType::Q8_0 ? 128 : t == DType::Q4_0 ? 8 : 0; }
+
+// ---- activation quantization ----
+
+void quantize_block_scalar(const float* x, int8_t* q, float& d, float& s, int32_t& qsum) {
+  float amax = 0.0f;
+  for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+  d = amax / 127.0f;
+  const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  int32_t sum = 0;
+  for (int j = 0; j < kBlock; ++j) {
+    q[j] = int8_t(std::nearbyint(x[j] * id));
+    sum += q[j];
+  }
+  qsum = sum;
+  s = d * float(sum);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_block_avx512(const float* x, int8_t* q,
+                                                                                         float& d, float& s,
+                                                                                         int32_t& qsum) {
+  const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));  // exact
+  d = amax / 127.0f;
+  const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+  const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, id));  // round to nearest even, as nearbyint
+  const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, id));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(qlo));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(qhi));
+  qsum = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));  // integer: any order is exact
+  s = d * float(qsum);
+}
+
+// ---- portable kernel: straight from the stored blocks ----
+
+void int8_linear_portable(const Q8Activations& a, const WeightMatrix& w, float* y) {
+  const DType t = w.dtype();
+  const int64_t out = w.rows(), nb = w.cols() / kBlock, bb = dtype_block_bytes(t);
+  const bool has_min = t == DType::Q4_1;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < out; ++r) {
+    const uint8_t* row = w.packed_data() + r * w.row_bytes();
+    int32_t wq[kBlock];
+    for (int64_t tok = 0; tok < a.n; ++tok) {
+      const int8_t* qa = a.q.data() + tok * a.cols;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = row + b * bb;
+        int32_t isum = 0;
+        for (int j = 0; j < kBlock; ++j) wq[j] = block_quant(t, blk, j);
+        for (int j = 0; j < kBlock; ++j) isum += wq[j] * int32_t(qa[b * kBlock + j]);
+        const float scale = block_scale(blk) * a.d[tok * nb + b];
+        acc = std::fma(float(isum), scale, acc);
+        if (has_min) acc = std::fma(block_min(t, blk), a.s[tok * nb + b], acc);
+      }
+      y[tok * out + r] = acc;
+    }
+  }
+}
+
+// ---- VNNI kernel ----
+
+struct VnniPacked {
+  DType type = DType::F32;
+  int64_t groups = 0, nb = 0;
+  int64_t quant_bytes = 0;       // per (group, block): 256 (4-bit) or 512 (Q8_0)
+  std::vector<uint8_t> quants;   // [groups, nb, quant_bytes]
+  std::vector<float> scales;     // [groups, nb, 16]
+  std::vector<float> mins;       // [groups, nb, 16] (Q4_1 only)
+};
+
+std::shared_ptr<const VnniPacked> pack_for_vnni(const WeightMatrix& w) {
+  auto p = std::make_shared<VnniPacked>();
+  const DType t = w.dtype();
+  const int64_t out = w.rows(), bb = dtype_block_bytes(t);
+  const int32_t off = vnni_offset(t);
+  p->type = t;
+  p->groups = (out + kGroup - 1) / kGroup;
+  p->nb = w.cols() / kBlock;
+  p->quant_bytes = t == DType::Q8_0 ? 512 : 256;
+  p->quants.assign(size_t(p->groups * p->nb * p->quant_bytes), 0);
+  p->scales.assign(size_t(p->groups * p->nb * kGroup), 0.0f);
+  if (t == DType::Q4_1) p->mins.assign(p->scales.size(), 0.0f);
+  // Padding rows (beyond `out`) stay zero: quants of 0 with scale 0 contribute nothing, and their
+  // lanes are never stored.
+#pragma omp parallel for schedule(static)
+  for (int64_t g = 0; g < p->groups; ++g)
+    for (int64_t b = 0; b < p->nb; ++b) {
+      uint8_t* dst = p->quants.data() + (g * p->nb + b) * p->quant_bytes;
+      for (int64_t lane = 0; lane < kGroup && g * kGroup + lane < out; ++lane) {
+        const uint8_t* blk = w.packed_data() + (g * kGroup + lane) * w.row_bytes() + b * bb;
+        p->scales[size_t((g * p->nb + b) * kGroup + lane)] = block_scale(blk);
+        if (!p->mins.empty()) p->mins[size_t((g * p->nb + b) * kGroup + lane)] = block_min(t, blk);
+        for (int j = 0; j < kBlock; ++j) {
+          const int quad = j / 4, within = j % 4;
+          const uint8_t u = uint8_t(block_quant(t, blk, j) + off);
+          if (t == DType::Q8_0) {
+            dst[quad * 64 + lane * 4 + within] = u;
+          } else {
+            uint8_t& byte = dst[(quad % 4) * 64 + lane * 4 + within];
+            byte = uint8_t(byte | (quad < 4 ? u : uint8_t(u << 4)));
+          }
+        }
+      }
+    }
+  return p;
+}
+
+// One group of 16 rows x T tokens (t0 .. t0+T-1); writes y[t, r0 .. r0 + valid).
+template <int T, DType kType>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void vnni_tile(
+    const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, float* y, int64_t out) {
+  const int64_t nb = p.nb, cols = a.cols;
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wq = p.quants.data() + (g * nb + b) * p.quant_bytes;
+    __m512i wv[8];
+    if constexpr (kType == DType::Q8_0) {
+      for (int v = 0; v < 8; ++v) wv[v] = _mm512_loadu_si512(wq + 64 * v);
+    } else {
+      for (int v = 0; v < 4; ++v) {
+        const __m512i raw = _mm512_loadu_si512(wq + 64 * v);
+        wv[v] = _mm512_and_si512(raw, nibble);
+        wv[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nibble);
+      }
+    }
+    const __m512 dw = _mm512_loadu_ps(p.scales.data() + (g * nb + b) * kGroup);
+    __m512 mw = _mm512_setzero_ps();
+    if constexpr (kType == DType::Q4_1) mw = _mm512_loadu_ps(p.mins.data() + (g * nb + b) * kGroup);
+    for (int t = 0; t < T; ++t) {
+      const int64_t tok = t0 + t;
+      const int8_t* qa = a.q.data() + tok * cols + b * kBlock;
+      __m512i isum = _mm512_setzero_si512();
+      for (int v = 0; v < 8; ++v) {
+        int32_t quad;
+        std::memcpy(&quad, qa + 4 * v, 4);
+        isum = _mm512_dpbusd_epi32(isum, wv[v], _mm512_set1_epi32(quad));
+      }
+      if constexpr (kType != DType::Q4_1)  // remove the unsigned offset: sum (q + off) q_a - off sum q_a
+        isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(vnni_offset(kType) * a.qsum[tok * nb + b]));
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[tok * nb + b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+      if constexpr (kType == DType::Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[tok * nb + b]), acc[t]);
+    }
+  }
+  const int64_t r0 = g * kGroup, valid = std::min<int64_t>(kGroup, out - r0);
+  const __mmask16 mask = __mmask16((1u << valid) - 1u);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * out + r0, mask, acc[t]);
+}
+
+template <DType kType>
+void vnni_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, float* y,
+                 int64_t out) {
+  switch (tokens) {
+    case 8: return vnni_tile<8, kType>(p, g, a, t0, y, out);
+    case 7: return vnni_tile<7, kType>(p, g, a, t0, y, out);
+    case 6: return vnni_tile<6, kType>(p, g, a, t0, y, out);
+    case 5: return vnni_tile<5, kType>(p, g, a, t0, y, out);
+    case 4: return vnni_tile<4, kType>(p, g, a, t0, y, out);
+    case 3: return vnni_tile<3, kType>(p, g, a, t0, y, out);
+    case 2: return vnni_tile<2, kType>(p, g, a, t0, y, out);
+    default: return vnni_tile<1, kType>(p, g, a, t0, y, out);
+  }
+}
+
+void int8_linear_vnni(const Q8Activations& a, const WeightMatrix& w, float* y) {
+  const auto p = std::static_pointer_cast<const VnniPacked>(
+      w.derived([&w] { return std::static_pointer_cast<const void>(pack_for_vnni(w)); }));
+  KVB_CHECK(p->type == w.dtype(), "int8 matmul: cached repack is for {}, weight is {}", dtype_name(p->type),
+            dtype_name(w.dtype()));
+  const int64_t out = w.rows(), tiles = (a.n + kTile - 1) / kTile, groups = p->groups;
+  // Token tile outer, row group inner: a tile's activations stay in L1 while the weights stream from L2.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < tiles * groups; ++i) {
+    const int64_t tile = i / groups, g = i % groups, t0 = tile * kTile;
+    const int tokens = int(std::min(kTile, a.n - t0));
+    switch (p->type) {
+      case DType::Q4_0: vnni_tile_n<DType::Q4_0>(tokens, *p, g, a, t0, y, out); break;
+      case DType::Q4_1: vnni_tile_n<DType::Q4_1>(tokens, *p, g, a, t0, y, out); break;
+      default: vnni_tile_n<DType::Q8_0>(tokens, *p, g, a, t0, y, out); break;
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view matmul_mode_name(MatmulMode m) { return m == MatmulMode::Int8 ? "int8" : "f32"; }
+
+MatmulMode parse_matmul_mode(std::string_view s) {
+  if (s == "f32") return MatmulMode::F32;
+  if (s == "int8") return MatmulMode::Int8;
+  KVB_FAIL("matmul '{}': expected f32 (dequantize + float32 SGEMM, the default) or int8 (Q4_0/Q4_1/Q8_0 weights x "
+           "int8 activations)",
+           s);
+}
+
+bool int8_gemm_supports(DType t) { return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q8_0; }
+
+bool cpu_has_avx512_vnni() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+std::string_view int8_kernel_name() { return cpu_has_avx512_vnni() ? "avx512_vnni" : "portable"; }
+
+std::string matmul_description(MatmulMode m) {
+  if (m == MatmulMode::F32) return "f32";
+  return "int8 (" + std::string(int8_kernel_name()) + ")";
+}
+
+void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, Int8Kernel kernel) {
+  KVB_CHECK(cols % kBlock == 0, "int8 matmul: row length {} is not a multiple of {}", cols, kBlock);
+  const bool vector = kernel == Int8Kernel::Avx512Vnni || (kernel == Int8Kernel::Auto && cpu_has_avx512_vnni());
+  KVB_CHECK(!vector || cpu_has_avx512_vnni(), "int8 matmul: this CPU lacks AVX-512 VNNI");
+  const int64_t nb = cols / kBlock;
+  out.n = n;
+  out.cols = cols;
+  out.q.resize(size_t(n * cols));
+  out.d.resize(size_t(n * nb));
+  out.s.resize(size_t(n * nb));
+  out.qsum.resize(size_t(n * nb));
+#pragma omp parallel for schedule(static) if (n > 4)
+  for (int64_t i = 0; i < n * nb; ++i) {
+    const int64_t off = i * kBlock;  // rows are contiguous, so block i starts at i * 32
+    if (vector)
+      quantize_block_avx512(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
+    else
+      quantize_block_scalar(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
+  }
+}
+
+void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Kernel kernel) {
+  KVB_CHECK(int8_gemm_supports(w.dtype()), "int8 matmul: weight type {} is not Q4_0, Q4_1 or Q8_0",
+            dtype_name(w.dtype()));
+  KVB_CHECK(a.cols == w.cols(), "int8 matmul: activations have {} columns, the weight has {}", a.cols, w.cols());
+  const bool vector = kernel == Int8Kernel::Avx512Vnni || (kernel == Int8Kernel::Auto && cpu_has_avx512_vnni());
+  KVB_CHECK(!vector || cpu_has_avx512_vnni(), "int8 matmul: this CPU lacks AVX-512 VNNI");
+  if (vector)
+    int8_linear_vnni(a, w, y);
+  else
+    int8_linear_portable(a, w, y);
+}
+
+}  // namespace kvb::cpu

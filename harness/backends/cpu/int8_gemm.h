@@ -1,0 +1,66 @@
+// Integer matrix product for prefill (opt-in, `--matmul int8`): activations quantized per 32-element
+// block to int8 (a scale d and the block's float sum s, like ggml's q8_1), weights kept in their stored
+// Q4_0 / Q4_1 / Q8_0 blocks, block dot products in int32 (AVX-512 VNNI vpdpbusd, or a portable loop
+// with the same bits). Tests: kvb_tests --gtest_filter='Int8Gemm*'; speed: docs/performance.md.
+//
+// For one output y[t, r] = sum_j W[r, j] x[t, j] and one 32-element block b (weight quants q_w and
+// scale d_w, min m_w for Q4_1; activations x_j ~ d_a q_a,j with q_a = round(x_j / d_a),
+// d_a = max_j |x_j| / 127, and s_a = d_a sum_j q_a,j):
+//   Q4_0 (W = d_w (q_w - 8)):   isum = sum_j (q_w,j - 8) q_a,j        term = d_w d_a isum
+//   Q4_1 (W = d_w q_w + m_w):   isum = sum_j q_w,j q_a,j              term = d_w d_a isum + m_w s_a
+//   Q8_0 (W = d_w q_w):         isum = sum_j q_w,j q_a,j              term = d_w d_a isum
+// accumulated over blocks in float32 in block order, each step one fused multiply-add:
+//   acc = fma(float(isum), d_w * d_a, acc); acc = fma(m_w, s_a, acc)  (Q4_1's second step only).
+// So each term is exactly sum_j W_j (d_a q_a,j): the product with the dequantized activations. (Using
+// the exact float sum of x for s_a instead would leave the error on d_w q_w, which is never negative,
+// and measured 2.5x larger on SmolLM2; ggml's q8_1 makes the same choice.) Integer sums are exact, so
+// every kernel and every thread count gives the same bits. The only approximation is the activation
+// rounding, |x_j - d_a q_a,j| <= d_a / 2, hence per output
+//   |y_int8 - y_exact| <= sum_j |W_j| d_a / 2  (+ float32 accumulation rounding).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/weight_matrix.h"
+
+namespace kvb::cpu {
+
+// How cpu::linear multiplies stored (quantized) weights by more than a few tokens (decode steps always
+// use the float32 fused dot kernels). F32: dequantize to float32 and OpenBLAS SGEMM (the reference, the
+// default). Int8: this file's integer path for Q4_0 / Q4_1 / Q8_0 weights; other types stay on F32.
+enum class MatmulMode { F32, Int8 };
+
+std::string_view matmul_mode_name(MatmulMode m);  // "f32" | "int8"
+// "f32" | "int8"; anything else throws kvb::Error naming the accepted values.
+MatmulMode parse_matmul_mode(std::string_view s);
+
+// Weight types the integer path handles.
+bool int8_gemm_supports(DType t);
+
+enum class Int8Kernel { Auto, Portable, Avx512Vnni };
+// True when this CPU runs AVX-512 F/BW/VL/DQ + VNNI (checked at run time; the kernels are compiled for
+// those instructions whatever the build's -march).
+bool cpu_has_avx512_vnni();
+// The kernel Int8Kernel::Auto runs on this CPU: "avx512_vnni" or "portable" (same results, slower).
+std::string_view int8_kernel_name();
+// "f32" or "int8 (avx512_vnni)" / "int8 (portable)": what a run records in its provenance.
+std::string matmul_description(MatmulMode m);
+
+// x[n, cols] quantized per 32-element block (cols a multiple of 32). nb = cols / 32.
+struct Q8Activations {
+  int64_t n = 0, cols = 0;
+  std::vector<int8_t> q;      // [n, cols] round(x / d), in -127..127
+  std::vector<float> d;       // [n, nb] scale: max |x| of the block / 127 (0 for an all-zero block)
+  std::vector<int32_t> qsum;  // [n, nb] sum of the block's q (the unsigned-offset correction)
+  std::vector<float> s;       // [n, nb] d * float(qsum): the sum of the dequantized block (Q4_1's min term)
+};
+void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, Int8Kernel kernel = Int8Kernel::Auto);
+
+// y[n, out] = a . W[out, in]^T for W of a supported type (a.cols == in); no bias. Auto picks the VNNI
+// kernel when the CPU has it; Avx512Vnni on a CPU without it throws. The VNNI kernel repacks W once
+// (kept with the WeightMatrix, about half a byte per weight for the 4-bit types).
+void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Kernel kernel = Int8Kernel::Auto);
+
+}  // namespace kvb::cpu
