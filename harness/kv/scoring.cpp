@@ -1,6 +1,8 @@
 // Scorer / budget-policy building blocks (see scoring.h).
 #include "kv/scoring.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -86,27 +88,30 @@ std::vector<std::vector<float>> window_attention(const LayerView& v, int window)
   const float* q0 = v.window_queries + int64_t(v.window - window) * Hq * D;  // last `window` rows
   const float scale = 1.0f / std::sqrt(float(D));
   std::vector<std::vector<float>> out(static_cast<size_t>(Hq));
+  // Query heads in parallel (OpenBLAS runs single-threaded inside the region); a head's values do
+  // not depend on the thread count.
+#pragma omp parallel for schedule(dynamic)
   for (int qh = 0; qh < Hq; ++qh) {
     const HeadCache& h = v.cache->head(v.layer, qh / group);
     const int64_t T = h.size();
     std::vector<float>& a = out[size_t(qh)];
-    a.assign(size_t(window * T), 0.0f);
+    a.resize(size_t(window * T));
+    // a[window, T] = scale * Q_w[window, D] . K[T, D]^T, then a causal softmax per row.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, window, int(T), D, scale, q0 + int64_t(qh) * D, Hq * D,
+                h.keys.data(), D, 0.0f, a.data(), int(T));
     for (int i = 0; i < window; ++i) {
-      const float* q = q0 + int64_t(i) * Hq * D + int64_t(qh) * D;
       float* row = a.data() + int64_t(i) * T;
       const int64_t visible = T - window + i + 1;  // causal inside the window
       float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < visible; ++j) {
-        row[j] = cpu::dot(q, h.keys.data() + j * D, D) * scale;
-        mx = std::max(mx, row[j]);
-      }
+      for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, row[j]);
       double sum = 0;
       for (int64_t j = 0; j < visible; ++j) {
-        row[j] = std::exp(row[j] - mx);
+        row[j] = cpu::exp_nonpositive(row[j] - mx);
         sum += row[j];
       }
       const float inv = float(1.0 / sum);
       for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+      std::fill(row + visible, row + T, 0.0f);
     }
   }
   return out;
@@ -117,11 +122,13 @@ std::vector<std::vector<float>> mean_over_window(const std::vector<std::vector<f
   std::vector<std::vector<float>> out(attn.size(), std::vector<float>(size_t(n_cols), 0.0f));
   for (size_t qh = 0; qh < attn.size(); ++qh) {
     const int64_t T = int64_t(attn[qh].size()) / window;
-    for (int64_t j = 0; j < n_cols; ++j) {
-      float m = 0;
-      for (int i = 0; i < window; ++i) m += attn[qh][size_t(i * T + j)];
-      out[qh][size_t(j)] = m / float(window);
+    float* m = out[qh].data();
+    // Row by row (contiguous reads); each column still sums its rows in order 0..window-1.
+    for (int i = 0; i < window; ++i) {
+      const float* row = attn[qh].data() + int64_t(i) * T;
+      for (int64_t j = 0; j < n_cols; ++j) m[j] += row[j];
     }
+    for (int64_t j = 0; j < n_cols; ++j) m[j] /= float(window);
   }
   return out;
 }

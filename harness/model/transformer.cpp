@@ -176,7 +176,8 @@ void Transformer::logits(const float* x, int64_t n, float* out) const {
   const int64_t E = config_.n_embd;
   std::vector<float> xn(n * E);
   cpu::rmsnorm(x, weights_.output_norm.ptr(), xn.data(), n, E, E, config_.rms_eps);
-  cpu::linear(xn.data(), n, weights_.lm_head(), out);
+  cpu::LinearInput in(xn.data(), n, E, int8_matmul_ ? cpu::MatmulMode::Int8 : cpu::MatmulMode::F32);
+  cpu::linear(in, weights_.lm_head(), out);
 }
 
 }  // namespace kvb

@@ -1,4 +1,4 @@
-// Integer matrix product for prefill (opt-in, `--matmul int8`): activations quantized per 32-element
+// Integer matrix product (opt-in, `--matmul int8`): activations quantized per 32-element
 // block to int8 (a scale d and the block's float sum s, like ggml's q8_1), weights kept in their stored
 // Q4_0 / Q4_1 / Q8_0 blocks, block dot products in int32 (AVX-512 VNNI vpdpbusd, or a portable loop
 // with the same bits). Tests: kvb_tests --gtest_filter='Int8Gemm*'; speed: docs/performance.md.
@@ -27,9 +27,10 @@
 
 namespace kvb::cpu {
 
-// How cpu::linear multiplies stored (quantized) weights by more than a few tokens (decode steps always
-// use the float32 fused dot kernels). F32: dequantize to float32 and OpenBLAS SGEMM (the reference, the
-// default). Int8: this file's integer path for Q4_0 / Q4_1 / Q8_0 weights; other types stay on F32.
+// How cpu::linear multiplies stored (quantized) weights by activations. F32 (the reference, the
+// default): float32 arithmetic on the dequantized weights (SGEMM for prefill chunks, fused dot
+// kernels for decode steps). Int8: this file's integer path for Q4_0 / Q4_1 / Q8_0 weights, prefill
+// and decode alike, as llama.cpp computes them; other weight types stay on F32.
 enum class MatmulMode { F32, Int8 };
 
 std::string_view matmul_mode_name(MatmulMode m);  // "f32" | "int8"
@@ -60,7 +61,8 @@ void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, In
 
 // y[n, out] = a . W[out, in]^T for W of a supported type (a.cols == in); no bias. Auto picks the VNNI
 // kernel when the CPU has it; Avx512Vnni on a CPU without it throws. The VNNI kernel repacks W once
-// (kept with the WeightMatrix, about half a byte per weight for the 4-bit types).
+// (kept with the WeightMatrix: 0.75 bytes per weight for Q4_1 with its scales and mins, 0.625 for
+// Q4_0, 1.125 for Q8_0).
 void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Kernel kernel = Int8Kernel::Auto);
 
 }  // namespace kvb::cpu

@@ -91,7 +91,7 @@ const Q8Activations& LinearInput::quantized() {
 }
 
 void linear(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias) {
-  if (in.mode() == MatmulMode::Int8 && in.tokens() > kRowwiseMaxTokens && int8_gemm_supports(w.dtype())) {
+  if (in.mode() == MatmulMode::Int8 && int8_gemm_supports(w.dtype())) {
     int8_linear(in.quantized(), w, y);
     add_bias(y, in.tokens(), w.rows(), bias);
   } else {
@@ -164,9 +164,15 @@ void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t stride
   }
 }
 
+// silu(g) * up with silu(g) = g * sigmoid(g) and e = exp(-|g|) <= 1 (exp_nonpositive, so the loop
+// vectorizes): sigmoid(g) = 1 / (1 + e) for g >= 0, e / (1 + e) for g < 0.
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
 #pragma omp parallel for if (n > 4096)
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i], e = exp_nonpositive(-std::fabs(g));
+    const float sigmoid = (g >= 0.0f ? 1.0f : e) / (1.0f + e);
+    out[i] = g * sigmoid * up[i];
+  }
 }
 
 namespace {
@@ -272,7 +278,7 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
   // thread each): S[b, C] = Q_b·K^T over the C entries the block's last query can see, masked
   // softmax while S is in cache, O_b[b, D] = P·V (GEMM). Attention mass is summed per block, then
   // over blocks in order (deterministic).
-  constexpr int64_t kQueryBlock = 32;
+  constexpr int64_t kQueryBlock = 64;
   const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
   std::vector<float> block_mass;
   for (int qh = 0; qh < n_heads; ++qh) {

@@ -22,7 +22,7 @@ void linear(const float* x, int64_t n, const WeightMatrix& w, float* y, const Te
 
 // The input x[n, cols] of one or more linears (q/k/v share one, gate/up another) and the matmul mode.
 // With MatmulMode::Int8 it is quantized once, by the first product that takes the integer path
-// (n > 4 tokens and a Q4_0 / Q4_1 / Q8_0 weight); everything else goes to linear() above.
+// (a Q4_0 / Q4_1 / Q8_0 weight, any number of tokens); everything else goes to linear() above.
 class LinearInput {
  public:
   LinearInput(const float* x, int64_t n, int64_t cols, MatmulMode mode) : x_(x), n_(n), cols_(cols), mode_(mode) {}
