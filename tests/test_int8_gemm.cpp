@@ -240,7 +240,7 @@ TEST(Int8Gemm, SmolLM2TeacherForcedAgreesWithLlamaCppAndFloat32) {
               top1_llamacpp, steps, rms_q_llama, rms_f_llama, top1_f32, steps, rms, worst);
   EXPECT_GE(top1_llamacpp, steps * 90 / 100);
   EXPECT_GE(top1_f32, steps * 90 / 100);
-  EXPECT_LT(rms, 0.35);  // measured 0.213 (llama.cpp vs float32: 0.13-0.16, docs/parity.md)
+  EXPECT_LT(rms, 0.35);  // measured 0.265 (docs/parity.md)
   EXPECT_GT(rms, 0.0) << "the int8 path did not run (identical logits)";
   // The int8 mode is rejected for other backends.
   RunnerOptions bad;
