@@ -7,7 +7,8 @@ StreamingLLM at ratio 0.5, runs kvbench on the same rows (task kvpress_jsonl), a
   ~/.venvs/kvpress/bin/python scripts/bench/vs_kvpress.py --kvbench build/kvbench --n 50 --threads 2
 kvbench runs once per `--matmul` mode (default both): f32 is its float32 reference path, int8 its
 opt-in integer prefill projections (Q4_1 weights x int8 activations, as llama.cpp computes them).
-The last column counts the cases on which both engines score the same.
+The last column counts the cases on which both engines score the same. `--methods full` (etc.)
+runs a subset.
 """
 import argparse
 import json
@@ -25,6 +26,8 @@ ap.add_argument("--length", type=int, default=2048)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--ratio", type=float, default=0.5)
 ap.add_argument("--matmul", choices=["f32", "int8"], nargs="+", default=["f32", "int8"])
+ap.add_argument("--methods", choices=["full", "snapkv", "streaming_llm"], nargs="+",
+                default=["full", "snapkv", "streaming_llm"])
 args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="vs_kvpress_")
@@ -39,7 +42,7 @@ def match_all(pred, answers):
     return 100.0 * sum(a.lower() in pred.lower() for a in answers) / len(answers)
 
 
-methods = [("full", None), ("snapkv", args.ratio), ("streaming_llm", args.ratio)]
+methods = [(m, None if m == "full" else args.ratio) for m in args.methods]
 results = {}
 per_case = {}
 # kvbench: one process per method, model load included in the wall time.
