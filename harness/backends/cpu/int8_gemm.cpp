@@ -1,4 +1,4 @@
-// Integer prefill matmul; see int8_gemm.h for the arithmetic both kernels share.
+// Integer matmul (--matmul int8); see int8_gemm.h for the arithmetic both kernels share.
 //
 // The VNNI kernel works on groups of 16 weight rows (one int32 lane per row) and tiles of up to 8
 // tokens. Per 32-element block it holds the group's weights as 8 vectors of 64 unsigned bytes
