@@ -40,7 +40,7 @@ struct EngineSettings {
   int threads = 0;  // 0: all cores
   std::string backend = "cpu";        // cpu | cuda
   std::string device_dtype = "bf16";  // cuda: GEMM input type of the weights (bf16, f16, f32)
-  std::string matmul = "f32";         // cpu: prefill projections in f32 or int8 (changes results: hashed)
+  std::string matmul = "f32";         // cpu: projections in f32 or int8 (changes results: hashed)
   int prefill_chunk = 512;
 };
 

@@ -47,7 +47,7 @@ struct RunnerOptions {
   int prefill_chunk = 512;  // tokens per forward chunk during prefill
   std::string backend = "cpu";       // "cpu" (the reference) or "cuda"
   std::string device_dtype = "bf16";  // cuda: GEMM input type of the weights (bf16, f16, f32)
-  std::string matmul = "f32";  // cpu: prefill projections in float32 ("f32") or int8 ("int8"; backends/cpu/int8_gemm.h)
+  std::string matmul = "f32";  // cpu: projections in float32 ("f32") or int8 ("int8"; backends/cpu/int8_gemm.h)
 };
 
 // Device memory of a backend (bytes; zero on the CPU).
