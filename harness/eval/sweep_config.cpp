@@ -570,8 +570,9 @@ json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, co
   json method_params = json::object();
   for (const auto& [k, v] : this->method_params.values()) method_params[k] = v;
   json model = {{"hash", model_hash}, {"chat_template", m.chat_template}, {"weights", m.weights}};
+  // Engine settings that change the numbers (float32 CPU runs add nothing, so their hashes stay).
   if (engine.backend != "cpu") model["compute"] = {{"backend", engine.backend}, {"device_dtype", engine.device_dtype}};
-  if (engine.matmul != "f32") model["compute"] = {{"backend", engine.backend}, {"matmul", engine.matmul}};
+  else if (engine.matmul != "f32") model["compute"] = {{"backend", engine.backend}, {"matmul", engine.matmul}};
   return json{{"schema", 1},
               {"model", model},
               {"method",
