@@ -2,9 +2,13 @@
 // RoPE layouts and scaling, RMSNorm.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
+#include <cstring>
 #include <random>
 
+#include "backends/cpu/decode_attention.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_dot.h"
 
@@ -72,13 +76,104 @@ TEST(CpuOps, PrefillAttentionMatchesNaive) {
 }
 
 TEST(CpuOps, DecodeAttentionMatchesNaive) {
-  const int Hq = 4, Hkv = 4, D = 8;
-  KVCache c = random_cache(50, Hkv, D, 11);
-  auto q = randn(Hq * D, 5);
-  std::vector<float> out(Hq * D);
-  cpu::attention(q.data(), 1, c, 0, Hq, 1.0f / std::sqrt(float(D)), out.data());
-  auto ref = naive_attention(q, 1, c, 0, Hq);
-  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-5);
+  // Head dims on the portable path (8, 48) and the AVX-512 kernels (32, 64, 128); GQA groups of 1, 3, 4;
+  // several key chunks with a ragged tail; per-head sizes that differ (a compressed cache).
+  struct Case {
+    int Hq, Hkv, D;
+    int64_t T;
+  };
+  for (const Case& k : {Case{4, 4, 8, 50}, Case{9, 3, 64, 700}, Case{8, 2, 128, 300}, Case{4, 1, 32, 17},
+                        Case{6, 2, 48, 530}, Case{3, 3, 64, 1}}) {
+    SCOPED_TRACE(::testing::Message() << "Hq " << k.Hq << " Hkv " << k.Hkv << " D " << k.D << " T " << k.T);
+    KVCache c = random_cache(k.T, k.Hkv, k.D, 11);
+    if (k.Hkv > 1) {  // drop some entries of KV head 1: heads of different lengths
+      std::vector<int32_t> keep;
+      for (int32_t j = 0; j < int32_t(k.T); j += 3) keep.push_back(j);
+      if (keep.back() != int32_t(k.T) - 1) keep.push_back(int32_t(k.T) - 1);
+      c.keep(0, 1, keep);
+    }
+    auto q = randn(size_t(k.Hq * k.D), 5);
+    std::vector<float> out(size_t(k.Hq * k.D));
+    std::vector<std::vector<float>> mass;
+    cpu::attention(q.data(), 1, c, 0, k.Hq, 1.0f / std::sqrt(float(k.D)), out.data(), &mass);
+    auto ref = naive_attention(q, 1, c, 0, k.Hq);
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 2e-5) << i;
+    for (int qh = 0; qh < k.Hq; ++qh) {
+      double total = 0;
+      for (float m : mass[size_t(qh)]) total += m;
+      EXPECT_NEAR(total, 1.0, 1e-5) << "head " << qh;
+      EXPECT_EQ(int64_t(mass[size_t(qh)].size()), c.head(0, qh / (k.Hq / k.Hkv)).size());
+    }
+    // The same bits on one thread as on several (fixed key chunks, partial sums added in order).
+    std::vector<float> one(out.size());
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cpu::attention(q.data(), 1, c, 0, k.Hq, 1.0f / std::sqrt(float(k.D)), one.data());
+    omp_set_num_threads(threads);
+    EXPECT_EQ(std::memcmp(one.data(), out.data(), out.size() * sizeof(float)), 0);
+  }
+}
+
+TEST(CpuOps, DecodeAttentionAddsTheLogitBias) {
+  // A bias of log(w) on an entry weighs it like w copies of itself (razor_attention's compensation).
+  const int Hq = 3, Hkv = 1, D = 64;
+  KVCache c = random_cache(40, Hkv, D, 21);
+  auto q = randn(size_t(Hq * D), 9);
+  const float scale = 1.0f / std::sqrt(float(D));
+  c.head(0, 0).logit_bias.assign(40, 0.0f);
+  c.head(0, 0).logit_bias[7] = std::log(5.0f);
+  std::vector<float> out(size_t(Hq * D));
+  cpu::attention(q.data(), 1, c, 0, Hq, scale, out.data());
+  const HeadCache& h = c.head(0, 0);
+  for (int qh = 0; qh < Hq; ++qh) {
+    std::vector<double> w(40);
+    double sum = 0;
+    for (int64_t j = 0; j < 40; ++j) {
+      double s = 0;
+      for (int d = 0; d < D; ++d) s += double(q[size_t(qh * D + d)]) * h.keys[size_t(j * D + d)];
+      w[size_t(j)] = std::exp(s * scale) * (j == 7 ? 5.0 : 1.0);
+      sum += w[size_t(j)];
+    }
+    for (int d = 0; d < D; ++d) {
+      double o = 0;
+      for (int64_t j = 0; j < 40; ++j) o += w[size_t(j)] / sum * h.values[size_t(j * D + d)];
+      ASSERT_NEAR(out[size_t(qh * D + d)], o, 2e-5) << "head " << qh << " dim " << d;
+    }
+  }
+}
+
+TEST(CpuOps, DecodeAttentionKernelsMatchDoublePrecision) {
+  // group_scores / group_weighted_values on the AVX-512 path (where this CPU has it; the portable loop
+  // runs in DecodeAttentionMatchesNaive's D = 8 and 48) against double precision, 16-key tails included.
+  for (int64_t D : {32, 64, 128}) {
+    if (!cpu::decode_attention_vectorized(D)) GTEST_SKIP() << "no AVX-512 on this CPU: only the portable kernels run";
+    for (int64_t n : {1, 15, 16, 33, 257}) {
+      const int G = 3;
+      auto q = randn(size_t(G * D), 1), K = randn(size_t(n * D), 2), V = randn(size_t(n * D), 3), b = randn(size_t(n), 4);
+      std::vector<float> s(size_t(G * n)), s_ref(size_t(G * n));
+      std::vector<float*> rows, rows_ref;
+      for (int i = 0; i < G; ++i) {
+        rows.push_back(s.data() + i * n);
+        rows_ref.push_back(s_ref.data() + i * n);
+      }
+      cpu::group_scores(q.data(), G, K.data(), n, D, 0.125f, b.data(), rows.data());
+      for (int i = 0; i < G; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double acc = 0;
+          for (int64_t d = 0; d < D; ++d) acc += double(q[size_t(i * D + d)]) * K[size_t(j * D + d)];
+          ASSERT_NEAR(s[size_t(i * n + j)], acc * 0.125 + b[size_t(j)], 1e-5) << "D " << D << " n " << n;
+        }
+      std::vector<float> o(size_t(G * D), 0.5f);
+      std::vector<const float*> p(rows.begin(), rows.end());
+      cpu::group_weighted_values(p.data(), G, V.data(), n, D, o.data());
+      for (int i = 0; i < G; ++i)
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = 0.5;
+          for (int64_t j = 0; j < n; ++j) acc += double(s[size_t(i * n + j)]) * V[size_t(j * D + d)];
+          ASSERT_NEAR(o[size_t(i * D + d)], acc, 1e-4 * (1 + std::sqrt(double(n)))) << "D " << D << " n " << n;
+        }
+    }
+  }
 }
 
 TEST(CpuOps, RopeAdjacentPairsEqualsHalvesUnderPermutation) {

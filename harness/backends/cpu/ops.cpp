@@ -1,6 +1,7 @@
 // CPU reference ops; see ops.h.
 #include "backends/cpu/ops.h"
 
+#include "backends/cpu/decode_attention.h"
 #include "backends/cpu/quant_dot.h"
 #include "core/error.h"
 
@@ -204,23 +205,6 @@ void masked_softmax(float* row, int64_t valid, int64_t len) {
   for (j = valid; j < len; ++j) row[j] = 0.0f;
 }
 
-// One query (decode step) against one head's cache: out[D] = softmax(q·K^T * scale) · V.
-void attend_one(const float* q, const float* K, const float* V, const float* bias, int64_t T, int64_t D, float scale,
-                float* out, float* probs, float* mass) {
-  for (int64_t j = 0; j < T; ++j) {
-    probs[j] = dot(q, K + j * D, D) * scale + (bias ? bias[j] : 0.0f);
-  }
-  masked_softmax(probs, T, T);
-  if (mass)
-    for (int64_t j = 0; j < T; ++j) mass[j] += probs[j];
-  std::fill(out, out + D, 0.0f);
-  for (int64_t j = 0; j < T; ++j) {
-    const float p = probs[j];
-    const float* v = V + j * D;
-    for (int64_t d = 0; d < D; ++d) out[d] += p * v[d];
-  }
-}
-
 // One query against a subset of one head's entries (sorted indices `read`).
 void attend_subset(const float* q, const float* K, const float* V, const float* bias, const std::vector<int32_t>& read,
                    int64_t D, float scale, float* out, float* probs, float* mass) {
@@ -250,8 +234,8 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
   std::vector<std::vector<float>> kbuf(static_cast<size_t>(Hkv)), vbuf(static_cast<size_t>(Hkv));
   std::vector<KVCache::DenseRows> rows;
   for (int64_t g = 0; g < Hkv; ++g) rows.push_back(cache.dense_rows(layer, int(g), kbuf[size_t(g)], vbuf[size_t(g)]));
-  if (n == 1) {
-    // Decode: one query per head; heads in parallel.
+  if (n == 1 && read && !read->empty()) {
+    // Decode with page selection: one query per head against its KV head's selected entries.
 #pragma omp parallel
     {
       std::vector<float> probs;
@@ -260,14 +244,69 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
         const HeadCache& h = cache.head(layer, qh / group);
         probs.resize(h.size());
         const KVCache::DenseRows& kv = rows[size_t(qh / group)];
-        if (read && !read->empty())
-          attend_subset(q + qh * D, kv.keys, kv.values, h.logit_bias.empty() ? nullptr : h.logit_bias.data(),
-                        (*read)[qh / group], D, scale, out + qh * D, probs.data(),
-                        attn_mass ? (*attn_mass)[qh].data() : nullptr);
-        else
-          attend_one(q + qh * D, kv.keys, kv.values, h.logit_bias.empty() ? nullptr : h.logit_bias.data(), h.size(), D,
-                     scale, out + qh * D, probs.data(),
-                     attn_mass ? (*attn_mass)[qh].data() : nullptr);
+        attend_subset(q + qh * D, kv.keys, kv.values, h.logit_bias.empty() ? nullptr : h.logit_bias.data(),
+                      (*read)[qh / group], D, scale, out + qh * D, probs.data(),
+                      attn_mass ? (*attn_mass)[qh].data() : nullptr);
+      }
+    }
+    return;
+  }
+  if (n == 1) {
+    // Decode: the `group` query heads of each KV head together (each key / value row loaded once),
+    // keys in chunks of kDecodeChunk: scores per (KV head, chunk), softmax per query head, P.V per
+    // (KV head, chunk) into a partial sum, partial sums added in chunk order. The chunking is fixed,
+    // so any thread count gives the same bits.
+    constexpr int64_t kDecodeChunk = 256;
+    struct Chunk {
+      int64_t g, j0, j1;
+    };
+    std::vector<Chunk> chunks;
+    std::vector<size_t> first_chunk(size_t(Hkv) + 1);
+    for (int64_t g = 0; g < Hkv; ++g) {
+      first_chunk[size_t(g)] = chunks.size();
+      const int64_t T = cache.head(layer, int(g)).size();
+      for (int64_t j0 = 0; j0 < T; j0 += kDecodeChunk) chunks.push_back({g, j0, std::min(T, j0 + kDecodeChunk)});
+    }
+    first_chunk[size_t(Hkv)] = chunks.size();
+    std::vector<std::vector<float>> probs(static_cast<size_t>(n_heads));
+    for (int qh = 0; qh < n_heads; ++qh) probs[size_t(qh)].resize(size_t(cache.head(layer, qh / group).size()));
+    std::vector<float> partial(chunks.size() * size_t(group * D), 0.0f);  // [chunk][group, D]
+#pragma omp parallel
+    {
+      std::vector<float*> s(static_cast<size_t>(group));
+#pragma omp for schedule(static)
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        const Chunk& ch = chunks[c];
+        const HeadCache& h = cache.head(layer, int(ch.g));
+        for (int64_t i = 0; i < group; ++i) s[size_t(i)] = probs[size_t(ch.g * group + i)].data() + ch.j0;
+        group_scores(q + ch.g * group * D, int(group), rows[size_t(ch.g)].keys + ch.j0 * D, ch.j1 - ch.j0, D, scale,
+                     h.logit_bias.empty() ? nullptr : h.logit_bias.data() + ch.j0, s.data());
+      }
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < n_heads; ++qh) {
+        std::vector<float>& p = probs[size_t(qh)];
+        const int64_t T = int64_t(p.size());
+        masked_softmax(p.data(), T, T);
+        if (attn_mass)
+          for (int64_t j = 0; j < T; ++j) (*attn_mass)[size_t(qh)][size_t(j)] += p[size_t(j)];
+      }
+#pragma omp for schedule(static)
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        const Chunk& ch = chunks[c];
+        std::vector<const float*> pr(static_cast<size_t>(group));
+        for (int64_t i = 0; i < group; ++i) pr[size_t(i)] = probs[size_t(ch.g * group + i)].data() + ch.j0;
+        group_weighted_values(pr.data(), int(group), rows[size_t(ch.g)].values + ch.j0 * D, ch.j1 - ch.j0, D,
+                              partial.data() + c * size_t(group * D));
+      }
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < n_heads; ++qh) {
+        const int64_t g = qh / group, i = qh % group;
+        float* o = out + qh * D;
+        std::fill(o, o + D, 0.0f);
+        for (size_t c = first_chunk[size_t(g)]; c < first_chunk[size_t(g) + 1]; ++c) {
+          const float* part = partial.data() + c * size_t(group * D) + i * D;
+          for (int64_t d = 0; d < D; ++d) o[d] += part[d];
+        }
       }
     }
     return;
@@ -290,7 +329,8 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     {
       std::vector<float> scores;
 #pragma omp for schedule(dynamic)
-      for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t rb = 0; rb < blocks; ++rb) {
+        const int64_t b = blocks - 1 - rb;  // the longest (last) blocks first: threads finish together
         const int64_t i0 = b * kQueryBlock, m = std::min(kQueryBlock, n - i0), C = past + i0 + m;
         scores.resize(size_t(m * C));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(C), int(D), scale, q + i0 * stride + qh * D,
