@@ -184,6 +184,40 @@ TEST(Int8Gemm, LinearTakesTheIntegerPathForSupportedTypesAtAnyTokenCount) {
   }
 }
 
+// Int8 attention scores (the int8 mode's prefill Q.K^T): the VNNI kernel and the portable loop give the
+// same bits; each score is the product of the dequantized query and key blocks, within the rounding
+// bound of the exact float product; ragged key groups, query tiles and a head's block offset included.
+TEST(Int8Gemm, AttentionScoresVnniMatchPortableWithinTheRoundingBound) {
+  const int64_t n = 21, Hq = 3, D = 64, T = 45, head = 1, i0 = 3, m = 13, C = 40;
+  auto q = randn(size_t(n * Hq * D), 51, 0.7f), K = randn(size_t(T * D), 52, 1.3f);
+  q[size_t(5 * Hq * D + head * D + 7)] = 9.0f;  // an outlier channel in one query block
+  cpu::Q8Activations q8;
+  cpu::quantize_q8(q.data(), n, Hq * D, q8);
+  cpu::Int8Keys keys;
+  keys.quantize(K.data(), T, D);
+  std::vector<float> s(size_t(m * C), -1.0f), portable(size_t(m * C), -2.0f);
+  cpu::int8_scores(q8, i0, m, head * D / 32, keys, C, s.data());
+  cpu::Int8Keys portable_keys = keys;
+  portable_keys.packed.reset();
+  cpu::int8_scores(q8, i0, m, head * D / 32, portable_keys, C, portable.data());
+  EXPECT_EQ(keys.packed != nullptr, cpu::cpu_has_avx512_vnni());
+  const int64_t qnb = Hq * D / 32;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < C; ++j) {
+      ASSERT_TRUE(same_bits(s[size_t(i * C + j)], portable[size_t(i * C + j)])) << i << "," << j;
+      double dequant = 0, exact = 0, bound = 0;
+      for (int64_t e = 0; e < D; ++e) {
+        const int64_t qi = (i0 + i) * Hq * D + head * D + e, b = e / 32;
+        const double dq = q8.d[size_t((i0 + i) * qnb + head * D / 32 + b)], dk = keys.q8.d[size_t(j * 2 + b)];
+        dequant += dq * q8.q[size_t(qi)] * dk * keys.q8.q[size_t(j * D + e)];
+        exact += double(q[size_t(qi)]) * K[size_t(j * D + e)];
+        bound += std::fabs(q[size_t(qi)]) * dk / 2 + std::fabs(K[size_t(j * D + e)]) * dq / 2 + dq * dk / 4;
+      }
+      ASSERT_NEAR(s[size_t(i * C + j)], dequant, 1e-5 * (1 + std::fabs(dequant))) << i << "," << j;
+      ASSERT_LE(std::fabs(s[size_t(i * C + j)] - exact), bound + 1e-4) << i << "," << j;
+    }
+}
+
 // Real text: the llama.cpp golden's prompts and greedy continuations, teacher-forced. llama.cpp itself
 // multiplies Q4_1 rows by 8-bit activations, so int8 mode must agree with it as well as float32 does
 // (docs/parity.md: 68 of 71 steps), and stay within a few tenths of a logit of float32.
@@ -240,7 +274,7 @@ TEST(Int8Gemm, SmolLM2TeacherForcedAgreesWithLlamaCppAndFloat32) {
               top1_llamacpp, steps, rms_q_llama, rms_f_llama, top1_f32, steps, rms, worst);
   EXPECT_GE(top1_llamacpp, steps * 90 / 100);
   EXPECT_GE(top1_f32, steps * 90 / 100);
-  EXPECT_LT(rms, 0.35);  // measured 0.265 (docs/parity.md)
+  EXPECT_LT(rms, 0.4);  // measured 0.326 with int8 attention scores, 0.265 without (docs/parity.md)
   EXPECT_GT(rms, 0.0) << "the int8 path did not run (identical logits)";
   // The int8 mode is rejected for other backends.
   RunnerOptions bad;

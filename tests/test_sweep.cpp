@@ -160,6 +160,8 @@ TEST(SweepConfig, MatmulIsValidatedAndPartOfTheIdentity) {
             config_hash(cell.canonical("h", f32.models[0], f32.engine)));
   EXPECT_NE(config_hash(cell.canonical("h", plain.models[0], plain.engine)),
             config_hash(cell.canonical("h", int8.models[0], int8.engine)));
+  EXPECT_EQ(cell.canonical("h", int8.models[0], int8.engine)["model"]["compute"],
+            (json{{"backend", "cpu"}, {"matmul", "int8"}, {"attention_scores", "int8"}}));
   for (const auto& [engine, message] :
        {std::pair{json{{"matmul", "int4"}}, "engine.matmul: expected f32 or int8, got 'int4'"},
         std::pair{json{{"backend", "cuda"}, {"matmul", "int8"}}, "engine.matmul: int8 is a cpu backend option"}}) {

@@ -18,7 +18,8 @@ inline void add_engine_options(CLI::App* cmd, std::string& weights, int& prefill
 inline void add_matmul_option(CLI::App* cmd, std::string& matmul) {
   cmd->add_option("--matmul", matmul,
                   "cpu: projections in f32 (float32 on the dequantized weights, the reference) or int8 (Q4_0/Q4_1/Q8_0 "
-                  "weights x int8 activations, AVX-512 VNNI, as llama.cpp; faster, slightly different numbers)")
+                  "weights x int8 activations, and prefill attention scores in int8; AVX-512 VNNI, as llama.cpp; faster, "
+                  "slightly different numbers)")
       ->check(CLI::IsMember({"f32", "int8"}))
       ->capture_default_str();
 }

@@ -572,7 +572,8 @@ json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, co
   json model = {{"hash", model_hash}, {"chat_template", m.chat_template}, {"weights", m.weights}};
   // Engine settings that change the numbers (float32 CPU runs add nothing, so their hashes stay).
   if (engine.backend != "cpu") model["compute"] = {{"backend", engine.backend}, {"device_dtype", engine.device_dtype}};
-  else if (engine.matmul != "f32") model["compute"] = {{"backend", engine.backend}, {"matmul", engine.matmul}};
+  else if (engine.matmul != "f32")  // int8 mode: projections and prefill attention scores (int8_gemm.h)
+    model["compute"] = {{"backend", engine.backend}, {"matmul", engine.matmul}, {"attention_scores", "int8"}};
   return json{{"schema", 1},
               {"model", model},
               {"method",

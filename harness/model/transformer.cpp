@@ -79,7 +79,8 @@ Transformer::Transformer(Transformer&&) noexcept = default;
 
 std::string Transformer::device() const {
   if (backend_) return backend_->device();
-  return int8_matmul_ ? "cpu, matmul " + cpu::matmul_description(cpu::MatmulMode::Int8) : std::string("cpu");
+  return int8_matmul_ ? "cpu, matmul " + cpu::matmul_description(cpu::MatmulMode::Int8) + ", int8 attention scores"
+                      : std::string("cpu");
 }
 DeviceMemory Transformer::device_memory() const { return backend_ ? backend_->memory() : DeviceMemory{}; }
 void Transformer::reset_device_peak_memory() {
@@ -151,7 +152,7 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
     const bool want_mass = observer && observer->wants_attention_mass(l);
     if (want_mass) mass.clear();
     const std::vector<std::vector<int32_t>>* read = observer ? observer->read_sets(l, q.data(), n, cache) : nullptr;
-    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr, read);
+    cpu::attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr, read, mode);
     if (observer) {
       LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
       observer->on_layer(obs);

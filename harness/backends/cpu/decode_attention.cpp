@@ -84,11 +84,19 @@ KVB_AVX512 void values_avx512(const float* const* p, const float* V, int64_t n, 
 
 template <int NC>
 void values_groups(const float* const* p, int G, const float* V, int64_t n, float* o) {
-  constexpr int kHeads = NC >= 8 ? 2 : 4;  // kHeads * NC accumulators + NC rows <= 24 registers
+  // Up to 4 heads per pass (2 for D = 128): heads * NC accumulators + NC rows <= 24 registers.
   constexpr int64_t D = NC * 16;
-  int i = 0;
-  for (; i + kHeads <= G; i += kHeads) values_avx512<kHeads, NC>(p + i, V, n, o + i * D);
-  for (; i < G; ++i) values_avx512<1, NC>(p + i, V, n, o + i * D);
+  constexpr int kMaxHeads = NC >= 8 ? 2 : 4;
+  for (int i = 0; i < G;) {
+    const int heads = std::min(G - i, kMaxHeads);
+    if (heads == 1) values_avx512<1, NC>(p + i, V, n, o + i * D);
+    if (heads == 2) values_avx512<2, NC>(p + i, V, n, o + i * D);
+    if constexpr (kMaxHeads >= 4) {
+      if (heads == 3) values_avx512<3, NC>(p + i, V, n, o + i * D);
+      if (heads == 4) values_avx512<4, NC>(p + i, V, n, o + i * D);
+    }
+    i += heads;
+  }
 }
 
 }  // namespace

@@ -164,11 +164,13 @@ std::shared_ptr<const VnniPacked> pack_for_vnni(const WeightMatrix& w) {
   return p;
 }
 
-// One group of 16 rows x T tokens (t0 .. t0+T-1); writes y[t, r0 .. r0 + valid).
+// One group of 16 rows x T tokens (activation rows t0 .. t0+T-1, their blocks a_b0 .. a_b0+nb-1);
+// writes y[t * ldy + r0 .. r0 + valid) for t < T, rows past `out` masked.
 template <int T, DType kType>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void vnni_tile(
-    const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, float* y, int64_t out) {
-  const int64_t nb = p.nb, cols = a.cols;
+    const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, int64_t a_b0, float* y, int64_t ldy,
+    int64_t out) {
+  const int64_t nb = p.nb, cols = a.cols, a_nb = a.cols / kBlock;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -189,7 +191,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void vn
     if constexpr (kType == DType::Q4_1) mw = _mm512_loadu_ps(p.mins.data() + (g * nb + b) * kGroup);
     for (int t = 0; t < T; ++t) {
       const int64_t tok = t0 + t;
-      const int8_t* qa = a.q.data() + tok * cols + b * kBlock;
+      const int8_t* qa = a.q.data() + tok * cols + (a_b0 + b) * kBlock;
+      const int64_t ab = tok * a_nb + a_b0 + b;
       __m512i isum = _mm512_setzero_si512();
       for (int v = 0; v < 8; ++v) {
         int32_t quad;
@@ -197,29 +200,29 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void vn
         isum = _mm512_dpbusd_epi32(isum, wv[v], _mm512_set1_epi32(quad));
       }
       if constexpr (kType != DType::Q4_1)  // remove the unsigned offset: sum (q + off) q_a - off sum q_a
-        isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(vnni_offset(kType) * a.qsum[tok * nb + b]));
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[tok * nb + b]));
+        isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(vnni_offset(kType) * a.qsum[ab]));
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[ab]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
-      if constexpr (kType == DType::Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[tok * nb + b]), acc[t]);
+      if constexpr (kType == DType::Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[ab]), acc[t]);
     }
   }
   const int64_t r0 = g * kGroup, valid = std::min<int64_t>(kGroup, out - r0);
   const __mmask16 mask = __mmask16((1u << valid) - 1u);
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * out + r0, mask, acc[t]);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + r0, mask, acc[t]);
 }
 
 template <DType kType>
-void vnni_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, float* y,
-                 int64_t out) {
+void vnni_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, int64_t a_b0,
+                 float* y, int64_t ldy, int64_t out) {
   switch (tokens) {
-    case 8: return vnni_tile<8, kType>(p, g, a, t0, y, out);
-    case 7: return vnni_tile<7, kType>(p, g, a, t0, y, out);
-    case 6: return vnni_tile<6, kType>(p, g, a, t0, y, out);
-    case 5: return vnni_tile<5, kType>(p, g, a, t0, y, out);
-    case 4: return vnni_tile<4, kType>(p, g, a, t0, y, out);
-    case 3: return vnni_tile<3, kType>(p, g, a, t0, y, out);
-    case 2: return vnni_tile<2, kType>(p, g, a, t0, y, out);
-    default: return vnni_tile<1, kType>(p, g, a, t0, y, out);
+    case 8: return vnni_tile<8, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 7: return vnni_tile<7, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 6: return vnni_tile<6, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 5: return vnni_tile<5, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 4: return vnni_tile<4, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 3: return vnni_tile<3, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 2: return vnni_tile<2, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    default: return vnni_tile<1, kType>(p, g, a, t0, a_b0, y, ldy, out);
   }
 }
 
@@ -235,9 +238,9 @@ void int8_linear_vnni(const Q8Activations& a, const WeightMatrix& w, float* y) {
     const int64_t tile = i / groups, g = i % groups, t0 = tile * kTile;
     const int tokens = int(std::min(kTile, a.n - t0));
     switch (p->type) {
-      case DType::Q4_0: vnni_tile_n<DType::Q4_0>(tokens, *p, g, a, t0, y, out); break;
-      case DType::Q4_1: vnni_tile_n<DType::Q4_1>(tokens, *p, g, a, t0, y, out); break;
-      default: vnni_tile_n<DType::Q8_0>(tokens, *p, g, a, t0, y, out); break;
+      case DType::Q4_0: vnni_tile_n<DType::Q4_0>(tokens, *p, g, a, t0, 0, y + t0 * out, out, out); break;
+      case DType::Q4_1: vnni_tile_n<DType::Q4_1>(tokens, *p, g, a, t0, 0, y + t0 * out, out, out); break;
+      default: vnni_tile_n<DType::Q8_0>(tokens, *p, g, a, t0, 0, y + t0 * out, out, out); break;
     }
   }
 }
@@ -301,6 +304,65 @@ void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Ke
     int8_linear_vnni(a, w, y);
   else
     int8_linear_portable(a, w, y);
+}
+
+// ---- int8 attention scores ----
+
+void Int8Keys::quantize(const float* K, int64_t T, int64_t D) {
+  KVB_CHECK(D % kBlock == 0, "int8 attention scores: head dim {} is not a multiple of {}", D, kBlock);
+  keys = T;
+  head_dim = D;
+  quantize_q8(K, T, D, q8, Int8Kernel::Auto);
+  if (!cpu_has_avx512_vnni()) {
+    packed.reset();
+    return;
+  }
+  // The VNNI layout of a Q8_0 weight with these rows: quants + 128 in groups of 16 keys, float scales.
+  auto p = std::make_shared<VnniPacked>();
+  p->type = DType::Q8_0;
+  p->groups = (T + kGroup - 1) / kGroup;
+  p->nb = D / kBlock;
+  p->quant_bytes = 512;
+  p->quants.assign(size_t(p->groups * p->nb * p->quant_bytes), 0);
+  p->scales.assign(size_t(p->groups * p->nb * kGroup), 0.0f);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t g = t / kGroup, lane = t % kGroup;
+    for (int64_t b = 0; b < p->nb; ++b) {
+      uint8_t* dst = p->quants.data() + (g * p->nb + b) * p->quant_bytes;
+      p->scales[size_t((g * p->nb + b) * kGroup + lane)] = q8.d[size_t(t * p->nb + b)];
+      const int8_t* src = q8.q.data() + t * D + b * kBlock;
+      for (int j = 0; j < kBlock; ++j) dst[(j / 4) * 64 + lane * 4 + j % 4] = uint8_t(int32_t(src[j]) + 128);
+    }
+  }
+  packed = std::move(p);
+}
+
+void int8_scores(const Q8Activations& q, int64_t i0, int64_t m, int64_t block0, const Int8Keys& k, int64_t C,
+                 float* S) {
+  KVB_CHECK(C <= k.keys && block0 + k.head_dim / kBlock <= q.cols / kBlock && i0 + m <= q.n,
+            "int8 attention scores: {} keys of {}, queries [{}, {}) of {}, blocks from {}", C, k.keys, i0, i0 + m,
+            q.n, block0);
+  const int64_t nb = k.head_dim / kBlock, qnb = q.cols / kBlock;
+  if (k.packed) {
+    const auto& p = *std::static_pointer_cast<const VnniPacked>(k.packed);
+    for (int64_t t0 = 0; t0 < m; t0 += kTile)
+      for (int64_t g = 0; g * kGroup < C; ++g)
+        vnni_tile_n<DType::Q8_0>(int(std::min(kTile, m - t0)), p, g, q, i0 + t0, block0, S + t0 * C, C, C);
+    return;
+  }
+  // Portable: the same integer sums and the same float steps, so the same bits.
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < C; ++j) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const int8_t* qa = q.q.data() + (i0 + i) * q.cols + (block0 + b) * kBlock;
+        const int8_t* qk = k.q8.q.data() + j * k.head_dim + b * kBlock;
+        int32_t isum = 0;
+        for (int e = 0; e < kBlock; ++e) isum += int32_t(qa[e]) * int32_t(qk[e]);
+        acc = std::fma(float(isum), k.q8.d[size_t(j * nb + b)] * q.d[size_t((i0 + i) * qnb + block0 + b)], acc);
+      }
+      S[i * C + j] = acc;
+    }
 }
 
 }  // namespace kvb::cpu

@@ -19,6 +19,7 @@
 //   |y_int8 - y_exact| <= sum_j |W_j| d_a / 2  (+ float32 accumulation rounding).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,5 +65,22 @@ void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, In
 // (kept with the WeightMatrix: 0.75 bytes per weight for Q4_1 with its scales and mins, 0.625 for
 // Q4_0, 1.125 for Q8_0).
 void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Kernel kernel = Int8Kernel::Auto);
+
+// Attention scores in int8 (the int8 mode's prefill Q.K^T, cpu::attention): one KV head's keys [T, D]
+// quantized per 32-element block like the activations above (d = max |k| / 127, q = round(k / d)) and,
+// on a VNNI CPU, packed as the kernel's Q8_0 rows (keys play the weight rows); the queries are a
+// Q8Activations of the scaled queries [n, Hq * D], a head's columns starting at block `block0`. For a
+// query i and key j, S_ij = sum_b fma(float(sum_e q_ie k_je), d_k d_q, .) over the head's blocks: the
+// product of the dequantized vectors, each element off by at most half its block's step. Same bits from
+// the VNNI kernel and the portable loop.
+struct Int8Keys {
+  int64_t keys = 0, head_dim = 0;
+  Q8Activations q8;                    // [keys, head_dim]
+  std::shared_ptr<const void> packed;  // the VNNI layout (null without VNNI)
+  void quantize(const float* K, int64_t T, int64_t D);
+};
+// S[m, C] (row stride C) for queries i0 .. i0+m-1 of q against keys 0 .. C-1.
+void int8_scores(const Q8Activations& q, int64_t i0, int64_t m, int64_t block0, const Int8Keys& k, int64_t C,
+                 float* S);
 
 }  // namespace kvb::cpu

@@ -224,7 +224,8 @@ void attend_subset(const float* q, const float* K, const float* V, const float* 
 }  // namespace
 
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
-               std::vector<std::vector<float>>* attn_mass, const std::vector<std::vector<int32_t>>* read) {
+               std::vector<std::vector<float>>* attn_mass, const std::vector<std::vector<int32_t>>* read,
+               MatmulMode mode) {
   const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv, stride = n_heads * D;
   if (attn_mass) {
     attn_mass->resize(n_heads);
@@ -318,6 +319,16 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
   // over blocks in order (deterministic).
   constexpr int64_t kQueryBlock = 64;
   const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  // Int8 scores: the scaled queries quantized once, each KV head's keys once.
+  const bool int8_scores_on = mode == MatmulMode::Int8 && D % 32 == 0;
+  Q8Activations q8;
+  std::vector<Int8Keys> keys8(int8_scores_on ? size_t(Hkv) : 0);
+  if (int8_scores_on) {
+    std::vector<float> scaled(q, q + n * stride);
+    for (float& x : scaled) x *= scale;
+    quantize_q8(scaled.data(), n, stride, q8);
+    for (int64_t g = 0; g < Hkv; ++g) keys8[size_t(g)].quantize(rows[size_t(g)].keys, cache.head(layer, int(g)).size(), D);
+  }
   std::vector<float> block_mass;
   for (int qh = 0; qh < n_heads; ++qh) {
     const HeadCache& h = cache.head(layer, qh / group);
@@ -333,8 +344,11 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
         const int64_t b = blocks - 1 - rb;  // the longest (last) blocks first: threads finish together
         const int64_t i0 = b * kQueryBlock, m = std::min(kQueryBlock, n - i0), C = past + i0 + m;
         scores.resize(size_t(m * C));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(C), int(D), scale, q + i0 * stride + qh * D,
-                    int(stride), K, int(D), 0.0f, scores.data(), int(C));
+        if (int8_scores_on)
+          int8_scores(q8, i0, m, qh * D / 32, keys8[size_t(qh / group)], C, scores.data());
+        else
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(C), int(D), scale, q + i0 * stride + qh * D,
+                      int(stride), K, int(D), 0.0f, scores.data(), int(C));
         for (int64_t i = 0; i < m; ++i) {
           float* row = scores.data() + i * C;
           const int64_t visible = past + i0 + i + 1;

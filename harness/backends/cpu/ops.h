@@ -89,9 +89,11 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 //         received from these n queries (indexed like the head's cache)
 //   read (optional, decode only): [Hkv][sorted entry indices] the entries each KV head reads
 //         (page selection); entries outside it get no weight
+//   mode: MatmulMode::Int8 computes a prefill chunk's scores Q.K^T in int8 (Int8Keys / int8_scores in
+//         int8_gemm.h; head dims that are multiples of 32); P.V and decode steps stay float32
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
                std::vector<std::vector<float>>* attn_mass = nullptr,
-               const std::vector<std::vector<int32_t>>* read = nullptr);
+               const std::vector<std::vector<int32_t>>* read = nullptr, MatmulMode mode = MatmulMode::F32);
 
 int64_t argmax(const float* x, int64_t n);
 
