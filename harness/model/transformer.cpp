@@ -159,7 +159,7 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
     }
     cpu::LinearInput out_in(att.data(), n, QD, mode);
     cpu::linear(out_in, w.wo, o.data());
-    for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
+    cpu::add_in_place(x, o.data(), n * E);
     // Feed-forward block (SwiGLU).
     cpu::rmsnorm(x, w.ffn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
     cpu::LinearInput ffn_in(xn.data(), n, E, mode);
@@ -168,7 +168,7 @@ void Transformer::forward_chunk(std::span<const int32_t> tokens, KVCache& cache,
     cpu::swiglu(gate.data(), up.data(), gate.data(), n * F);
     cpu::LinearInput down_in(gate.data(), n, F, mode);
     cpu::linear(down_in, w.w_down, o.data());
-    for (int64_t i = 0; i < n * E; ++i) x[i] += o[i];
+    cpu::add_in_place(x, o.data(), n * E);
   }
   cache.advance(int32_t(n));
 }

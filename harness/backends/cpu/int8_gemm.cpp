@@ -325,6 +325,7 @@ void Int8Keys::quantize(const float* K, int64_t T, int64_t D) {
   p->quant_bytes = 512;
   p->quants.assign(size_t(p->groups * p->nb * p->quant_bytes), 0);
   p->scales.assign(size_t(p->groups * p->nb * kGroup), 0.0f);
+#pragma omp parallel for schedule(static) if (T > 256)
   for (int64_t t = 0; t < T; ++t) {
     const int64_t g = t / kGroup, lane = t % kGroup;
     for (int64_t b = 0; b < p->nb; ++b) {

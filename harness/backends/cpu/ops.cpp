@@ -26,6 +26,11 @@ float dot(const float* a, const float* b, int64_t n) {
   return acc[0];
 }
 
+void add_in_place(float* x, const float* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 namespace {
 
 constexpr int64_t kRowwiseMaxTokens = 4;  // up to this many tokens, dequantize rows and dot
@@ -324,8 +329,9 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
   Q8Activations q8;
   std::vector<Int8Keys> keys8(int8_scores_on ? size_t(Hkv) : 0);
   if (int8_scores_on) {
-    std::vector<float> scaled(q, q + n * stride);
-    for (float& x : scaled) x *= scale;
+    std::vector<float> scaled(size_t(n * stride));
+#pragma omp parallel for schedule(static) if (n > 4)
+    for (int64_t i = 0; i < n * stride; ++i) scaled[size_t(i)] = q[i] * scale;
     quantize_q8(scaled.data(), n, stride, q8);
     for (int64_t g = 0; g < Hkv; ++g) keys8[size_t(g)].quantize(rows[size_t(g)].keys, cache.head(layer, int(g)).size(), D);
   }

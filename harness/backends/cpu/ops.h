@@ -42,6 +42,9 @@ void linear(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias
 
 float dot(const float* a, const float* b, int64_t n);
 
+// x[i] += y[i] for i < n (the residual adds; threads for long chunks).
+void add_in_place(float* x, const float* y, int64_t n);
+
 // exp(x) for softmax arguments (x <= 0 after subtracting the row maximum): 2^n * e^r with
 // n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2], e^r from Cephes' degree-7 polynomial.
 // Relative error below 2e-7 (tests/test_cpu_ops.cpp checks it against std::exp). Only fma, mul, add
