@@ -13,6 +13,7 @@
 #include "kv/method.h"
 #include "model/checkpoint.h"
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace kvb {
 namespace {
@@ -21,7 +22,7 @@ struct TinyModel {
   Checkpoint ck;
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<Transformer> model;
-  TinyModel() : ck(load_checkpoint(test::golden_dir() / "tiny" / "llama_gqa")) {
+  TinyModel() : ck(load_checkpoint(test::tiny_model_dir("llama_gqa"))) {
     tok = make_tokenizer(ck.tokenizer);
     model = std::make_unique<Transformer>(ck.config, ck.weights, RunnerOptions{32});
   }
