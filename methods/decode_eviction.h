@@ -2,7 +2,9 @@
 // token, every KV head holding more than its budget drops the one entry with the lowest running
 // score outside the protected recent window. h2o's score is the attention an entry has accumulated
 // (prefill + every decode step, mean over the GQA group; H2O's heavy hitters); tova's is the current
-// step's attention averaged over all query heads (TOVA's token-by-token eviction).
+// step's attention averaged over all query heads (TOVA's token-by-token eviction). The budget held is
+// the token budget when one is given (the cache grows up to it), else the number of entries the
+// prefill kept (ratio budgets).
 #pragma once
 #include <algorithm>
 #include <memory>
@@ -14,8 +16,8 @@ namespace kvb {
 class DecodeTimeEviction final : public Method {
  public:
   enum class Rule { AccumulatedAttention, CurrentAttention };
-  DecodeTimeEviction(Scorer prefill_scorer, Rule rule, int64_t recent)
-      : prefill_(std::move(prefill_scorer)), rule_(rule), recent_(recent) {}
+  DecodeTimeEviction(Scorer prefill_scorer, Rule rule, int64_t recent, int64_t token_budget)
+      : prefill_(std::move(prefill_scorer)), rule_(rule), recent_(recent), token_budget_(token_budget) {}
   PrefillNeeds prefill_needs() const override {
     PrefillNeeds n = prefill_.needs;
     n.attention_mass = n.attention_mass || rule_ == Rule::AccumulatedAttention;
@@ -24,7 +26,7 @@ class DecodeTimeEviction final : public Method {
   KeepSets compress_prefill(const LayerView& v) override {
     const int H = v.cache->n_kv_heads(), group = v.config->n_heads / H;
     if (acc_.empty()) acc_.resize(size_t(v.config->n_layers));
-    budget_ = v.n_kept;
+    budget_ = token_budget_ > 0 ? token_budget_ : v.n_kept;  // n_kept = min(token budget, prompt) otherwise
     KeepSets keep;
     if (v.n_kept < v.n_context) keep = top_k_per_head(prefill_.score(v), v.n_kept);
     // Running accumulated attention of the entries that stay, mean over each group's query heads.
@@ -82,6 +84,7 @@ class DecodeTimeEviction final : public Method {
   Scorer prefill_;
   Rule rule_;
   int64_t recent_;
+  int64_t token_budget_;
   int64_t budget_ = 0;
   std::vector<std::vector<std::vector<float>>> acc_;  // [L][Hkv][T]
 };

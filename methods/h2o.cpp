@@ -34,7 +34,8 @@ KVB_REGISTER_METHOD(h2o, 1, "H2O: Zhang et al. 2023, arXiv:2306.14048 (kvpress O
                                 "h2o: schedule '{}' must be prefill or decode", schedule);
                       if (schedule == "prefill") return make_scored_method(h2o_scorer(ctx), uniform_budget());
                       return std::make_unique<DecodeTimeEviction>(
-                          h2o_scorer(ctx), DecodeTimeEviction::Rule::AccumulatedAttention, ctx.params.get_int("recent"));
+                          h2o_scorer(ctx), DecodeTimeEviction::Rule::AccumulatedAttention, ctx.params.get_int("recent"),
+                          ctx.token_budget);
                     },
                     h2o_scorer);
 

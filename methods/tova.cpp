@@ -38,7 +38,8 @@ KVB_REGISTER_METHOD(tova, 1, "TOVA: Oren et al. 2024, arXiv:2401.06104 (kvpress 
                                 "tova: schedule '{}' must be prefill or decode", schedule);
                       if (schedule == "prefill") return make_scored_method(tova_scorer(ctx), uniform_budget());
                       return std::make_unique<DecodeTimeEviction>(tova_scorer(ctx),
-                                                                  DecodeTimeEviction::Rule::CurrentAttention, 1);
+                                                                  DecodeTimeEviction::Rule::CurrentAttention, 1,
+                                                                  ctx.token_budget);
                     },
                     tova_scorer);
 

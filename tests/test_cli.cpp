@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace kvb {
 namespace {
@@ -26,7 +27,7 @@ void expect_one_line_error(const test::CommandResult& r, std::initializer_list<s
 fs::path tiny_copy(const std::string& name) {
   fs::path dir = test::tmp_dir() / ("cli_" + name);
   fs::remove_all(dir);
-  fs::copy(test::golden_dir() / "tiny" / "llama_linear", dir, fs::copy_options::recursive);
+  fs::copy(test::tiny_model_dir("llama_linear"), dir, fs::copy_options::recursive);
   return dir;
 }
 
@@ -49,7 +50,7 @@ TEST(Cli, GenerateSmolLM2AnswersParis) {
 }
 
 TEST(Cli, GenerateHuggingFaceDirectory) {
-  auto r = test::run_kvbench("generate --model '" + (test::golden_dir() / "tiny/qwen2_bias").string() +
+  auto r = test::run_kvbench("generate --model '" + test::tiny_model_dir("qwen2_bias").string() +
                              "' --chat-template none --prompt 'abc' -n 4 -q");
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }

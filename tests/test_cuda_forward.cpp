@@ -20,6 +20,7 @@
 #include "model/checkpoint.h"
 #include "store/results_store.h"
 #include "test_util.h"
+#include "tiny_models.h"
 
 #ifdef KVB_WITH_CUDA
 #include "backends/cuda/cuda_forward.h"
@@ -30,7 +31,7 @@ namespace kvb {
 namespace {
 
 Checkpoint& tiny_checkpoint() {
-  static Checkpoint ck = load_checkpoint(test::golden_dir() / "tiny" / "llama_gqa");
+  static Checkpoint ck = load_checkpoint(test::tiny_model_dir("llama_gqa"));
   return ck;
 }
 

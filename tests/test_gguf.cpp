@@ -11,7 +11,10 @@
 #include <map>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/file.h"
 #include "model/checkpoint.h"
 #include "model/gguf.h"
 #include "test_util.h"
@@ -178,9 +181,17 @@ TEST(GgufReader, Stories260KDirectory) {
   EXPECT_NE(msg.find("'general.architecture' has type string"), std::string::npos) << msg;
 }
 
-// Metadata of every value type, written by gguf-py (scripts/parity/gguf_quant_golden.py).
+// Metadata of every value type in a file written by gguf-py (scripts/parity/gguf_quant_golden.py keeps
+// that metadata-only file as hex in tests/golden/quant/blocks.json).
 TEST(GgufReader, GoldenMetadataTypes) {
-  GgufFile f(test::golden_dir() / "quant" / "blocks.gguf");
+  const auto golden = nlohmann::json::parse(read_text_file(test::golden_dir() / "quant" / "blocks.json"));
+  const std::string hex = golden.at("metadata_gguf").at("hex");
+  Bytes bytes(hex.size() / 2);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  ASSERT_EQ(bytes.size(), golden.at("metadata_gguf").at("bytes").get<size_t>());
+  GgufFile f(write_tmp("golden_metadata", bytes));
+  EXPECT_TRUE(f.tensors().empty());
+  EXPECT_EQ(f.get_string("general.architecture"), "kvbench_golden");
   EXPECT_EQ(f.get_int("test.u8", 0, 1000), 200);
   EXPECT_EQ(f.get_int("test.i8", -1000, 1000), -100);
   EXPECT_EQ(f.get_int("test.u16", 0, 100000), 60000);

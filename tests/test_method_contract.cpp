@@ -13,6 +13,7 @@
 #include "kv/method.h"
 #include "model/checkpoint.h"
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace kvb {
 namespace {
@@ -21,7 +22,7 @@ struct TinyModel {
   Checkpoint ck;
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<Transformer> model;
-  TinyModel() : ck(load_checkpoint(test::golden_dir() / "tiny" / "llama_gqa")) {
+  TinyModel() : ck(load_checkpoint(test::tiny_model_dir("llama_gqa"))) {
     tok = make_tokenizer(ck.tokenizer);
     model = std::make_unique<Transformer>(ck.config, ck.weights, RunnerOptions{32});
   }
@@ -309,8 +310,14 @@ TEST(MethodSchedule, DecodeTimeH2oAndTovaHoldTheBudgetWhileGenerating) {
         EXPECT_EQ(p.cache.head(l, h).size(), 90) << id << " layer " << l << " head " << h;
         EXPECT_EQ(p.cache.head(l, h).positions.back(), 128 + 8) << id;  // the newest token is never evicted
       }
-    // A budget that holds everything changes nothing: identical to full attention.
+    // A budget that holds everything changes nothing: no eviction while generating (the cache grows up
+    // to the token budget, not only to the prompt's length), identical to full attention.
     s.token_budget = 1000;
+    CompressedPrefill all = prefill_with_method(*m.model, s, ctx, q, 10, stats);
+    generate_with_method(*m.model, all, *m.tok, opt, stats);
+    for (int l = 0; l < all.cache.n_layers(); ++l)
+      for (int h = 0; h < all.cache.n_kv_heads(); ++h)
+        EXPECT_EQ(all.cache.head(l, h).size(), 128 + 9) << id << " layer " << l << " head " << h;
     Outcome o = run(s), ref = run(MethodSpec{});
     EXPECT_EQ(o.tokens, ref.tokens) << id;
   }

@@ -10,6 +10,7 @@
 #include "model/checkpoint.h"
 #include "model/transformer.h"
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace kvb {
 namespace {
@@ -17,7 +18,7 @@ namespace {
 class HfParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfParity, LogitsMatchTransformers) {
-  const auto dir = test::golden_dir() / "tiny" / GetParam();
+  const auto dir = test::tiny_model_dir(GetParam());
   nlohmann::json golden = nlohmann::json::parse(std::ifstream(dir / "golden.json"));
   Checkpoint ck = load_checkpoint(dir);
   EXPECT_EQ(ck.format, "hf");
@@ -56,7 +57,7 @@ namespace {
 // transformers >= 5 writes rope settings only as "rope_parameters": same model, same logits.
 TEST(HfConfig, RopeParametersFormMatchesLegacyKeys) {
   namespace fs = std::filesystem;
-  const fs::path src = test::golden_dir() / "tiny" / "llama_gqa";
+  const fs::path src = test::tiny_model_dir("llama_gqa");
   const fs::path dir = test::tmp_dir() / "rope_parameters";
   fs::remove_all(dir);
   fs::copy(src, dir, fs::copy_options::recursive);

@@ -1,5 +1,5 @@
-// Dequantization tests: kvbench's convert_to_f32 against gguf-py's dequantize() (golden file
-// tests/golden/quant/blocks.gguf from scripts/parity/gguf_quant_golden.py), bit for bit, plus fp16/bf16.
+// Dequantization tests: kvbench's convert_to_f32 against gguf-py's dequantize() (golden test vectors
+// tests/golden/quant/blocks.json from scripts/parity/gguf_quant_golden.py), bit for bit, plus fp16/bf16.
 // Run: ctest -R Quant
 #include <gtest/gtest.h>
 
@@ -9,7 +9,13 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/file.h"
+#include "counter_prng.h"
 #include "model/gguf.h"
 #include "model/raw_tensor.h"
 #include "test_util.h"
@@ -17,7 +23,7 @@
 namespace kvb {
 namespace {
 
-std::filesystem::path golden_blocks() { return test::golden_dir() / "quant" / "blocks.gguf"; }
+std::filesystem::path golden_blocks() { return test::golden_dir() / "quant" / "blocks.json"; }
 
 TEST(Quant, DTypeTable) {
   EXPECT_STREQ(dtype_name(DType::Q4_K), "Q4_K");
@@ -101,38 +107,109 @@ TEST(Quant, Bf16RoundTrip) {
   }
 }
 
-// The golden file pairs "<type>.<case>" (stored in that type) with "<type>.<case>.f32" (gguf-py's
-// dequantize() of the same bytes). Equality is exact: same operations, same rounding, no FMA.
+// The golden file (tests/golden/quant/blocks.json, scripts/parity/gguf_quant_golden.py) holds, per case,
+// gguf-py's dequantize() of some block bytes as exact float32 bit patterns. The bytes are either rebuilt
+// here from the counter PRNG by the recipe the file states (checked against its FNV-1a 64 digest) or,
+// for gguf-py's own quantize() output, stored as hex. Equality is exact: same operations, same rounding,
+// no FMA.
+const nlohmann::json& golden() {
+  static const nlohmann::json j = nlohmann::json::parse(read_text_file(golden_blocks()));
+  return j;
+}
+
+std::vector<uint8_t> from_hex(const std::string& s) {
+  std::vector<uint8_t> out(s.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(std::stoul(s.substr(2 * i, 2), nullptr, 16));
+  return out;
+}
+
+DType dtype_named(const std::string& name) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K})
+    if (name == dtype_name(t)) return t;
+  KVB_FAIL("unknown type '{}'", name);
+}
+
+// The raw bytes of one golden case (see gguf_quant_golden.py's docstring for the PRNG recipes).
+std::vector<uint8_t> case_bytes(const nlohmann::json& c, uint64_t seed) {
+  namespace prng = test::prng;
+  const std::string source = c.at("source"), name = c.at("name");
+  if (source == "gguf_quantize") return from_hex(c.at("bytes_hex"));
+  const uint64_t key = prng::key(seed, prng::stream_of(name));
+  std::vector<uint8_t> b;
+  if (source == "prng_blocks") {
+    const size_t block = size_t(dtype_block_bytes(dtype_named(c.at("type"))));
+    const size_t n_blocks = c.at("n_blocks");
+    b.resize(n_blocks * block);
+    for (size_t j = 0; j < b.size(); ++j) b[j] = uint8_t(prng::bits(key, j) & 0xFF);
+    for (const auto& f : c.at("scale_fields")) {
+      const size_t at = f.at("at");
+      const uint64_t lo = f.at("exp_min"), hi = f.at("exp_max");
+      const uint64_t fkey = prng::key(seed, prng::stream_of(name + "@" + std::to_string(at)));
+      for (size_t blk = 0; blk < n_blocks; ++blk) {
+        const uint64_t r = prng::bits(fkey, blk);
+        const uint64_t h = blk == 0   ? 0x0000
+                           : blk == 1 ? 0x0003
+                           : blk == 2 ? 0x8000 | (hi << 10)
+                                      : ((r & 1) << 15) | ((lo + (r >> 1) % (hi - lo + 1)) << 10) | ((r >> 8) & 0x3FF);
+        b[blk * block + at] = uint8_t(h & 0xFF);
+        b[blk * block + at + 1] = uint8_t(h >> 8);
+      }
+    }
+  } else if (source == "prng_half_bits") {
+    const size_t n = c.at("n");
+    const auto& special = c.at("special");
+    const uint16_t mask = uint16_t(std::stoul(c.at("inf_mask").get<std::string>(), nullptr, 16));
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t r = uint16_t(prng::bits(key, i) & 0xFFFF);
+      if ((r & mask) == mask) r ^= 0x4000;
+      if (i < special.size()) r = uint16_t(std::stoul(special[i].get<std::string>(), nullptr, 16));
+      b.push_back(uint8_t(r & 0xFF));
+      b.push_back(uint8_t(r >> 8));
+    }
+  } else {
+    ADD_FAILURE() << name << ": unknown source '" << source << "'";
+  }
+  return b;
+}
+
 TEST(Quant, GoldenDequantizationMatchesGgufPy) {
   ASSERT_TRUE(std::filesystem::exists(golden_blocks()))
       << golden_blocks() << " missing; run scripts/parity/gguf_quant_golden.py";
-  GgufFile f(golden_blocks());
-  std::set<std::string> covered;
-  int pairs = 0;
-  for (const auto& info : f.tensors()) {
-    if (info.name.size() > 4 && info.name.ends_with(".f32")) continue;
-    const GgufTensorInfo* ref_info = f.find_tensor(info.name + ".f32");
-    ASSERT_NE(ref_info, nullptr) << info.name;
-    const RawTensor raw = f.raw_tensor(info);
-    const RawTensor ref_raw = f.raw_tensor(*ref_info);
-    ASSERT_EQ(ref_raw.dtype, DType::F32);
-    ASSERT_EQ(raw.shape, ref_raw.shape) << info.name;
-    const Tensor got = to_f32(raw);
-    const Tensor want = to_f32(ref_raw);
-    ASSERT_EQ(got.numel(), want.numel());
+  const uint64_t seed = golden().at("seed");
+  std::set<std::string> covered, sources;
+  int cases = 0;
+  for (const auto& c : golden().at("cases")) {
+    const std::string name = c.at("name");
+    const DType t = dtype_named(c.at("type"));
+    const std::vector<uint8_t> bytes = case_bytes(c, seed);
+    EXPECT_EQ(fmt::format("{:016x}", test::prng::fnv1a64(bytes.data(), bytes.size())),
+              c.at("bytes_fnv1a64").get<std::string>())
+        << name << ": block bytes differ from gguf_quant_golden.py's (tests/counter_prng.h or the recipe here out of "
+        << "step with scripts/parity/counter_prng.py?)";
+    const int64_t rows = c.at("rows"), row_elems = c.at("row_elems");
+    const size_t row_bytes = dtype_nbytes(t, row_elems, name);
+    ASSERT_EQ(bytes.size(), size_t(rows) * row_bytes) << name;
     size_t mismatches = 0;
-    for (size_t i = 0; i < got.numel(); ++i) {
-      if (std::bit_cast<uint32_t>(got.data[i]) != std::bit_cast<uint32_t>(want.data[i])) {
-        if (++mismatches <= 5)
-          ADD_FAILURE() << info.name << "[" << i << "]: kvbench " << got.data[i] << " vs gguf-py " << want.data[i];
+    std::vector<float> got(static_cast<size_t>(row_elems));
+    for (int64_t r = 0; r < rows; ++r) {
+      convert_to_f32(t, bytes.data() + size_t(r) * row_bytes, got.data(), row_elems);
+      const std::string want = c.at("expected_f32_bits")[size_t(r)];
+      ASSERT_EQ(want.size(), size_t(row_elems) * 8) << name;
+      for (int64_t i = 0; i < row_elems; ++i) {
+        const uint32_t w = uint32_t(std::stoul(want.substr(size_t(i) * 8, 8), nullptr, 16));
+        if (std::bit_cast<uint32_t>(got[size_t(i)]) != w && ++mismatches <= 5)
+          ADD_FAILURE() << name << "[" << r << "][" << i << "]: kvbench " << got[size_t(i)] << " vs gguf-py "
+                        << std::bit_cast<float>(w);
       }
     }
-    EXPECT_EQ(mismatches, 0u) << info.name << " (" << dtype_name(raw.dtype) << ", " << got.numel() << " values)";
-    covered.insert(dtype_name(raw.dtype));
-    ++pairs;
+    EXPECT_EQ(mismatches, 0u) << name << " (" << dtype_name(t) << ", " << rows * row_elems << " values)";
+    covered.insert(dtype_name(t));
+    sources.insert(c.at("source").get<std::string>());
+    ++cases;
   }
   EXPECT_EQ(covered, (std::set<std::string>{"Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K", "F16", "BF16"}));
-  EXPECT_GE(pairs, 10);
+  EXPECT_EQ(sources, (std::set<std::string>{"prng_blocks", "prng_half_bits", "gguf_quantize"}));
+  EXPECT_GE(cases, 10);
 }
 
 // Hand-built blocks with known values, independent of the golden file.

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """Golden decisions of NVIDIA kvpress 0.5.5 presses on the tiny GQA llama (tests/golden/tiny/llama_gqa).
+Its weights are not committed: make_tiny_models.materialize() rebuilds the checkpoint in a temporary
+directory from the counter PRNG (checking every tensor against weights.json's digests) before it is loaded.
 
 For every press kvbench shares with kvpress this records, per compression ratio (0.25/0.5/0.75) and per
 mode (query-agnostic: the context is compressed, the question is prefilled afterwards on the compressed
@@ -20,6 +22,7 @@ transformers 5.23 no longer passes, so this runs in its own venv:
     ~/.venvs/kvpress/bin/pip install torch==2.15.0 kvpress-0.5.5-py3-none-any.whl   # -> transformers 5.2.0
     ~/.venvs/kvpress/bin/python scripts/parity/kvpress_golden.py --out tests/golden/kvpress
 (`--tie-experiment` prints the torch.topk tie-breaking experiment quoted in docs/kvpress-notes.md;
+`--fake-logit-experiment` prints the attention logits of kvpress's fake keys quoted there (section 9);
 `--scores DIR` additionally dumps every press's raw scores for debugging, not committed.)
 """
 import argparse
@@ -27,6 +30,7 @@ import json
 import math
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +53,11 @@ from kvpress.utils import compute_n_kept  # noqa: E402
 from transformers import AutoModelForCausalLM, DynamicCache  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL_DIR = REPO / "tests/golden/tiny/llama_gqa"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_tiny_models import materialize  # noqa: E402
+
+MODEL_NAME = "llama_gqa"
+MODEL_DIR = None   # set by main(): a temporary directory holding the materialized checkpoint
 PROMPT_SEED = 20250917
 N_CONTEXT, N_QUESTION = 120, 10
 MAX_NEW_TOKENS = 8
@@ -318,18 +326,52 @@ def tie_experiment():
     print(f"  random ties: kept set != 'lowest index first' in {bad}/2000 trials")
 
 
+def fake_logit_experiment(model, ctx, q):
+    """Largest attention logit (q.k / sqrt(D)) that kvpress's fake keys (attention_patch.search_hyperplane)
+    give any query, separately for single-token decode steps and multi-token forwards (the question
+    prefill), over every adakv / duo_attention case of the goldens."""
+    import kvpress.attention_patch as ap
+    orig = ap.search_hyperplane
+    groups = model.config.num_attention_heads // model.config.num_key_value_heads
+    worst = {}
+
+    def patched(X, max_iter=1000):
+        K = orig(X, max_iter)
+        logit = float((torch.bmm(X.float(), K.float().unsqueeze(-1)) / math.sqrt(X.shape[-1])).max())
+        kind = "single-token steps" if X.shape[1] == groups else "multi-token forwards"
+        worst[kind] = max(worst.get(kind, -math.inf), logit)
+        return K
+    ap.search_hyperplane = patched
+    try:
+        table = press_table()
+        for pid in ("adakv", "duo_attention"):
+            for cname, factory, _ in table[pid][2]:
+                for mode in MODES:
+                    for r in RATIOS:
+                        run(model, factory(r), ctx, q, mode)
+    finally:
+        ap.search_hyperplane = orig
+    for kind, v in sorted(worst.items()):
+        print(f"fake-key attention logit, {kind}: max over queries and cases = {v:.4g}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(REPO / "tests/golden/kvpress"))
     ap.add_argument("--only", nargs="*", help="press ids to (re)generate")
     ap.add_argument("--scores", help="also dump raw scores per case into this directory (debugging)")
     ap.add_argument("--tie-experiment", action="store_true")
+    ap.add_argument("--fake-logit-experiment", action="store_true")
     args = ap.parse_args()
+    transformers.utils.logging.disable_progress_bar()
     if args.tie_experiment:
         tie_experiment()
         return
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    global MODEL_DIR
+    tmp = tempfile.TemporaryDirectory(prefix="kvpress_golden_")
+    MODEL_DIR = materialize(MODEL_NAME, Path(tmp.name) / MODEL_NAME)
     ctx, q = make_prompt()
 
     # DuoAttention: feed the constructed pattern through kvpress's own loading hook (no download).
@@ -343,6 +385,7 @@ def main():
         "command": "~/.venvs/kvpress/bin/python scripts/parity/kvpress_golden.py --out tests/golden/kvpress",
         "versions": versions,
         "model": "tests/golden/tiny/llama_gqa",
+        "model_weights": "counter PRNG, rebuilt by make_tiny_models.materialize() (digests in weights.json)",
         "dtype": "float32",
         "device": "cpu, torch.set_num_threads(1)",
     }
@@ -354,6 +397,9 @@ def main():
         for mode in MODES:
             snap, _, toks = run(models[attn], None, ctx, q, mode)
             full[attn][mode] = (snap, toks)
+    if args.fake_logit_experiment:
+        fake_logit_experiment(models["sdpa"], ctx, q)
+        return
     check = load_check(models["eager"])
     assert check < 1e-4, f"tiny model loads differently under transformers {transformers.__version__}: {check}"
     header_base["load_check_max_rel_logit_diff_vs_tiny_golden"] = rounded(check, 3)
