@@ -29,7 +29,7 @@ Scorer tova_scorer(const MethodContext&) {
           }};
 }
 
-KVB_REGISTER_METHOD(tova, 1, "TOVA: Oren et al. 2024, arXiv:2401.06104 (kvpress TOVAPress)",
+KVB_REGISTER_METHOD(tova, 2, "TOVA: Oren et al. 2024, arXiv:2401.06104 (kvpress TOVAPress)",
                     "scorer=last query's attention, head-averaged, budget=uniform, schedule=prefill | decode",
                     {{"schedule", "prefill", "prefill (kvpress) | decode (also evict one entry per generated token)"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {
