@@ -186,8 +186,7 @@ TEST(GgufReader, Stories260KDirectory) {
 TEST(GgufReader, GoldenMetadataTypes) {
   const auto golden = nlohmann::json::parse(read_text_file(test::golden_dir() / "quant" / "blocks.json"));
   const std::string hex = golden.at("metadata_gguf").at("hex");
-  Bytes bytes(hex.size() / 2);
-  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  const Bytes bytes = test::from_hex(hex);
   ASSERT_EQ(bytes.size(), golden.at("metadata_gguf").at("bytes").get<size_t>());
   GgufFile f(write_tmp("golden_metadata", bytes));
   EXPECT_TRUE(f.tensors().empty());

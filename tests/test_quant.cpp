@@ -117,12 +117,6 @@ const nlohmann::json& golden() {
   return j;
 }
 
-std::vector<uint8_t> from_hex(const std::string& s) {
-  std::vector<uint8_t> out(s.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(std::stoul(s.substr(2 * i, 2), nullptr, 16));
-  return out;
-}
-
 DType dtype_named(const std::string& name) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K})
     if (name == dtype_name(t)) return t;
@@ -133,7 +127,7 @@ DType dtype_named(const std::string& name) {
 std::vector<uint8_t> case_bytes(const nlohmann::json& c, uint64_t seed) {
   namespace prng = test::prng;
   const std::string source = c.at("source"), name = c.at("name");
-  if (source == "gguf_quantize") return from_hex(c.at("bytes_hex"));
+  if (source == "gguf_quantize") return test::from_hex(c.at("bytes_hex"));
   const uint64_t key = prng::key(seed, prng::stream_of(name));
   std::vector<uint8_t> b;
   if (source == "prng_blocks") {

@@ -2,9 +2,11 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace kvb::test {
 
@@ -18,6 +20,13 @@ inline std::filesystem::path tmp_dir() {
   std::filesystem::path p = KVB_TEST_TMP;
   std::filesystem::create_directories(p);
   return p;
+}
+
+// Bytes from a hex string ("00ff..."), as the text goldens store binary test vectors.
+inline std::vector<uint8_t> from_hex(const std::string& s) {
+  std::vector<uint8_t> out(s.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(std::stoul(s.substr(2 * i, 2), nullptr, 16));
+  return out;
 }
 
 // Skips the current test with a clear message when the default model was not downloaded.

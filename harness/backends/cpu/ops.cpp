@@ -280,6 +280,7 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
 #pragma omp parallel
     {
       std::vector<float*> s(static_cast<size_t>(group));
+      std::vector<const float*> pr(static_cast<size_t>(group));
 #pragma omp for schedule(static)
       for (size_t c = 0; c < chunks.size(); ++c) {
         const Chunk& ch = chunks[c];
@@ -299,7 +300,6 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
 #pragma omp for schedule(static)
       for (size_t c = 0; c < chunks.size(); ++c) {
         const Chunk& ch = chunks[c];
-        std::vector<const float*> pr(static_cast<size_t>(group));
         for (int64_t i = 0; i < group; ++i) pr[size_t(i)] = probs[size_t(ch.g * group + i)].data() + ch.j0;
         group_weighted_values(pr.data(), int(group), rows[size_t(ch.g)].values + ch.j0 * D, ch.j1 - ch.j0, D,
                               partial.data() + c * size_t(group * D));
