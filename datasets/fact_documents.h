@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "datasets/random.h"
+#include "core/random.h"
 
 namespace kvb::datasets {
 

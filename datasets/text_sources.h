@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "datasets/random.h"
+#include "core/random.h"
 
 namespace kvb::datasets {
 

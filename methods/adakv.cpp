@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {

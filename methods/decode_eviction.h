@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 

@@ -7,7 +7,7 @@
 #include <deque>
 
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {

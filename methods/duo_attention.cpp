@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {

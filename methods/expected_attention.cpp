@@ -6,7 +6,7 @@
 
 #include "backends/cpu/ops.h"
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {
@@ -19,7 +19,7 @@ Scorer expected_attention_scorer(const MethodContext& ctx) {
   const double epsilon = ctx.params.get_double("epsilon");
   KVB_CHECK(n_future >= 1, "expected_attention: n_future_positions {} must be >= 1", n_future);
   KVB_CHECK(n_sink >= 0, "expected_attention: n_sink {} is negative", n_sink);
-  const std::vector<float> inv_freq = cpu::rope_inv_freq(*ctx.config);
+  const std::vector<float> inv_freq = rope_inv_freq(*ctx.config);
   const bool neox = ctx.config->rope_neox;
   PrefillNeeds needs;
   needs.query_stats_from = n_sink;
@@ -67,11 +67,11 @@ Scorer expected_attention_scorer(const MethodContext& ctx) {
                 for (int64_t row = 0; row < D; ++row) rotate(cov, 1, row * D);  // (R̄ C) R̄^T (columns)
               }
               rotate(mu, 1, 0);
-              const HeadCache& hc = v.cache->head(v.layer, int(h / group));
+              const HeadRows hc = v.cache->rows(v.layer, int(h / group));
               std::vector<double> e(static_cast<size_t>(T - n_sink));
               double mx = -INFINITY;
               for (int64_t j = n_sink; j < T; ++j) {
-                const float* k = hc.keys.data() + j * D;
+                const float* k = hc.key(j);
                 double dotmu = 0;
                 for (int64_t d = 0; d < D; ++d) dotmu += double(k[d]) * mu[size_t(d)];
                 double val = dotmu / std::sqrt(double(D));
@@ -95,9 +95,9 @@ Scorer expected_attention_scorer(const MethodContext& ctx) {
             Scores s = mean_over_group(per_head, int(Hkv));
             if (use_vnorm)
               for (int64_t g = 0; g < Hkv; ++g) {
-                const HeadCache& hc = v.cache->head(v.layer, int(g));
+                const HeadRows hc = v.cache->rows(v.layer, int(g));
                 for (int64_t j = n_sink; j < T; ++j) {
-                  const float* val = hc.values.data() + j * D;
+                  const float* val = hc.value(j);
                   s[size_t(g)][size_t(j - n_sink)] =
                       (s[size_t(g)][size_t(j - n_sink)] + float(epsilon)) * std::sqrt(cpu::dot(val, val, D));
                 }

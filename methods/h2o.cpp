@@ -4,7 +4,7 @@
 // form: one eviction per generated token by accumulated attention, `recent` newest entries protected
 // (methods/decode_eviction.h). `kvbench eval --method h2o --ratio 0.5 [--param schedule=decode]`.
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 #include "methods/decode_eviction.h"
 
 namespace kvb {

@@ -11,6 +11,7 @@ namespace {
 class Kivi final : public Method {
  public:
   explicit Kivi(KiviConfig cfg) : cfg_(cfg) {}
+  bool has_codec() const override { return true; }
   void encode(KVCache& cache) override { cache.set_codec(cfg_); }
 
  private:

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "backends/cpu/ops.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {
@@ -13,10 +13,10 @@ Scorer knorm_scorer(const MethodContext&) {
             const int64_t D = v.cache->head_dim();
             Scores s(size_t(v.cache->n_kv_heads()));
             for (int h = 0; h < v.cache->n_kv_heads(); ++h) {
-              const HeadCache& hc = v.cache->head(v.layer, h);
+              const HeadRows hc = v.cache->rows(v.layer, h);
               s[size_t(h)].resize(size_t(hc.size()));
               for (int64_t j = 0; j < hc.size(); ++j) {
-                const float* k = hc.keys.data() + j * D;
+                const float* k = hc.key(j);
                 s[size_t(h)][size_t(j)] = -std::sqrt(cpu::dot(k, k, D));
               }
             }

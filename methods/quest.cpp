@@ -10,7 +10,7 @@
 #include <limits>
 
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace quest {
@@ -64,9 +64,9 @@ class Quest final : public Method {
     ReadSets read(static_cast<size_t>(Hkv));
     bool all_heads_full = true;
     for (int64_t g = 0; g < Hkv; ++g) {
-      const HeadCache& h = cache.head(layer, int(g));
+      const HeadRows h = cache.rows(layer, int(g));  // dequantized when KIVI-encoded (quest+kivi)
       const int64_t T = h.size(), n_pages = (budget_ + page_ - 1) / page_;
-      const quest::PageBounds b = quest::page_bounds(h.keys.data(), T, D, page_);
+      const quest::PageBounds b = quest::page_bounds(h.keys(), T, D, page_);
       std::vector<char> chosen(size_t(b.n_pages), 0);
       chosen[size_t(b.n_pages - 1)] = 1;  // the newest token's page
       if (n_pages < b.n_pages)

@@ -1,10 +1,10 @@
 // random: seeded uniform eviction (kvpress RandomPress's decision rule: uniform scores, top-k per
-// head). Our generator is xoshiro256** (datasets/random.h), so kept sets differ from torch's RNG.
+// head). Our generator is xoshiro256** (harness/core/random.h), so kept sets differ from torch's RNG.
 // `kvbench eval --method random --ratio 0.5 --param seed=1`.
 #include <cstddef>
 
-#include "datasets/random.h"
-#include "kv/scoring.h"
+#include "core/random.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {

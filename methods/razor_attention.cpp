@@ -13,9 +13,9 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "datasets/random.h"
-#include "kv/scoring.h"
-#include "model/transformer.h"
+#include "core/random.h"
+#include "methods/scoring.h"
+#include "engine/transformer.h"
 
 namespace kvb {
 namespace {
@@ -97,7 +97,8 @@ class RazorAttention final : public Method {
     const int64_t D = v.cache->head_dim();
     std::vector<Compensation> out(static_cast<size_t>(H));
     for (int h = 0; h < H; ++h) {
-      const HeadCache& hc = v.cache->head(v.layer, h);
+      const HeadRows hc = v.cache->rows(v.layer, h);
+      const std::vector<int32_t>& positions = v.cache->head(v.layer, h).positions();
       std::vector<char> kept(size_t(hc.size()), 0);
       for (int32_t j : keep[size_t(h)]) kept[size_t(j)] = 1;
       Compensation& c = out[size_t(h)];
@@ -106,10 +107,10 @@ class RazorAttention final : public Method {
       int64_t n = 0;
       for (int64_t j = 0; j < hc.size(); ++j) {
         if (kept[size_t(j)]) continue;
-        if (n++ == 0) c.position = hc.positions[size_t(j)];
+        if (n++ == 0) c.position = positions[size_t(j)];
         for (int64_t d = 0; d < D; ++d) {
-          c.key[size_t(d)] += hc.keys[size_t(j * D + d)];
-          c.value[size_t(d)] += hc.values[size_t(j * D + d)];
+          c.key[size_t(d)] += hc.key(j)[d];
+          c.value[size_t(d)] += hc.value(j)[d];
         }
       }
       if (n == 0) continue;

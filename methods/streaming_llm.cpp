@@ -2,7 +2,7 @@
 // StreamingLLMPress: the first n_sink entries and the last n_kept - n_sink entries of each head.
 // `kvbench eval --method streaming_llm --ratio 0.75 --param n_sink=4`.
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {

@@ -3,7 +3,7 @@
 // evicted. As in kvpress the pruned channels are zeroed (keys appended later keep every channel),
 // so resident bytes do not shrink. `kvbench eval --method think --ratio 0.5 --param window=32`.
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 namespace kvb {
 namespace {
@@ -30,9 +30,9 @@ class ThinK final : public Method {
         }
         for (int64_t d = 0; d < D; ++d) qn[size_t(d)] += per[size_t(d)] / float(W) / float(group);
       }
-      const HeadCache& hc = v.cache->head(v.layer, int(g));
+      const HeadRows hc = v.cache->rows(v.layer, int(g));
       for (int64_t j = 0; j < hc.size(); ++j)
-        for (int64_t d = 0; d < D; ++d) kn[size_t(d)] += hc.keys[size_t(j * D + d)] * hc.keys[size_t(j * D + d)];
+        for (int64_t d = 0; d < D; ++d) kn[size_t(d)] += hc.key(j)[d] * hc.key(j)[d];
       for (int64_t d = 0; d < D; ++d) neg[size_t(d)] = -(qn[size_t(d)] * (kn[size_t(d)] / float(hc.size())));
       out[size_t(g)] = top_k_indices(neg, n_pruned);  // the n_pruned smallest scores (torch's tie rule)
     }

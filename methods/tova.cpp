@@ -4,7 +4,7 @@
 // head-averaged attention from that token is evicted (methods/decode_eviction.h).
 // `kvbench eval --method tova --ratio 0.5 [--param schedule=decode]`.
 #include "core/error.h"
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 #include "methods/decode_eviction.h"
 
 namespace kvb {

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <random>
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace kvb::reports {
 
@@ -26,12 +26,11 @@ Interval bootstrap_mean_ci(const std::vector<double>& v, double level, int resam
   if (v.empty()) return {NAN, NAN};
   const size_t n = v.size();
   if (n == 1 || std::all_of(v.begin(), v.end(), [&](double x) { return x == v[0]; })) return {v[0], v[0]};
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  Rng rng(seed);
   std::vector<double> means(static_cast<size_t>(resamples));
   for (double& m : means) {
     double s = 0;
-    for (size_t i = 0; i < n; ++i) s += v[pick(rng)];
+    for (size_t i = 0; i < n; ++i) s += v[rng.below(n)];
     m = s / double(n);
   }
   std::sort(means.begin(), means.end());
@@ -68,12 +67,11 @@ double paired_bootstrap_drop_p(const std::vector<double>& before, const std::vec
   if (n == 0) return 1.0;
   std::vector<double> d(n);
   for (size_t i = 0; i < n; ++i) d[i] = before[i] - after[i];
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  Rng rng(seed);
   int64_t not_positive = 0;
   for (int b = 0; b < resamples; ++b) {
     double s = 0;
-    for (size_t i = 0; i < n; ++i) s += d[pick(rng)];
+    for (size_t i = 0; i < n; ++i) s += d[rng.below(n)];
     if (s <= 0) ++not_positive;
   }
   return double(not_positive + 1) / double(resamples + 1);

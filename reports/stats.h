@@ -1,6 +1,8 @@
 // Statistics for reports, tables and the regression gate: bootstrap confidence intervals, paired tests
 // of a score drop (exact McNemar for 0/1 outcomes, paired bootstrap otherwise) and a rank test of a
-// slowdown (Wilcoxon signed-rank on paired timings). Deterministic: every resampling uses a fixed seed.
+// slowdown (Wilcoxon signed-rank on paired timings). Deterministic on every platform: every resampling
+// draws from the project's PRNG (core/random.h) with a fixed seed. The one bootstrap of kvbench:
+// `eval`, `oracle-check`, reports, tables and the gate all use it.
 // Exercised by tests/test_reports.cpp (against textbook values).
 #pragma once
 #include <cstdint>

@@ -5,7 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "datasets/text_sources.h"
 #include "eval/prompt.h"
 #include "eval/task.h"

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "model/oracle.h"
 #include "tasks/niah.h"
 

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "datasets/fact_documents.h"
 #include "datasets/file_rows.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "datasets/text_sources.h"
 #include "eval/prompt.h"
 #include "eval/task.h"

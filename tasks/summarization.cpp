@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "datasets/fact_documents.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "eval/prompt.h"
 #include "eval/task.h"
 #include "tasks/haystack.h"

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "eval/prompt.h"
 #include "eval/task.h"
 #include "tasks/haystack.h"

@@ -35,13 +35,13 @@ std::vector<float> naive_attention(const std::vector<float>& q, int64_t n, const
       double mx = -1e30, sum = 0;
       for (int64_t j = 0; j < valid; ++j) {
         double dot = 0;
-        for (int64_t d = 0; d < D; ++d) dot += double(q[i * Hq * D + qh * D + d]) * h.keys[j * D + d];
+        for (int64_t d = 0; d < D; ++d) dot += double(q[i * Hq * D + qh * D + d]) * h.fp_keys()[j * D + d];
         s[j] = dot / std::sqrt(double(D));
         mx = std::max(mx, s[j]);
       }
       for (auto& x : s) sum += (x = std::exp(x - mx));
       for (int64_t j = 0; j < valid; ++j)
-        for (int64_t d = 0; d < D; ++d) out[i * Hq * D + qh * D + d] += float(s[j] / sum * h.values[j * D + d]);
+        for (int64_t d = 0; d < D; ++d) out[i * Hq * D + qh * D + d] += float(s[j] / sum * h.fp_values()[j * D + d]);
     }
   }
   return out;
@@ -117,11 +117,12 @@ TEST(CpuOps, DecodeAttentionMatchesNaive) {
 TEST(CpuOps, DecodeAttentionAddsTheLogitBias) {
   // A bias of log(w) on an entry weighs it like w copies of itself (razor_attention's compensation).
   const int Hq = 3, Hkv = 1, D = 64;
-  KVCache c = random_cache(40, Hkv, D, 21);
+  KVCache c = random_cache(39, Hkv, D, 21);
   auto q = randn(size_t(Hq * D), 9);
   const float scale = 1.0f / std::sqrt(float(D));
-  c.head(0, 0).logit_bias.assign(40, 0.0f);
-  c.head(0, 0).logit_bias[7] = std::log(5.0f);
+  const auto ck = randn(size_t(D), 31), cv = randn(size_t(D), 32);
+  c.append_compensation(0, 0, ck.data(), cv.data(), 7, std::log(5.0f));  // entry 39, weighs like 5 copies
+  ASSERT_EQ(c.head(0, 0).logit_bias().size(), 40u);
   std::vector<float> out(size_t(Hq * D));
   cpu::attention(q.data(), 1, c, 0, Hq, scale, out.data());
   const HeadCache& h = c.head(0, 0);
@@ -130,13 +131,13 @@ TEST(CpuOps, DecodeAttentionAddsTheLogitBias) {
     double sum = 0;
     for (int64_t j = 0; j < 40; ++j) {
       double s = 0;
-      for (int d = 0; d < D; ++d) s += double(q[size_t(qh * D + d)]) * h.keys[size_t(j * D + d)];
-      w[size_t(j)] = std::exp(s * scale) * (j == 7 ? 5.0 : 1.0);
+      for (int d = 0; d < D; ++d) s += double(q[size_t(qh * D + d)]) * h.fp_keys()[size_t(j * D + d)];
+      w[size_t(j)] = std::exp(s * scale) * (j == 39 ? 5.0 : 1.0);
       sum += w[size_t(j)];
     }
     for (int d = 0; d < D; ++d) {
       double o = 0;
-      for (int64_t j = 0; j < 40; ++j) o += w[size_t(j)] / sum * h.values[size_t(j * D + d)];
+      for (int64_t j = 0; j < 40; ++j) o += w[size_t(j)] / sum * h.fp_values()[size_t(j * D + d)];
       ASSERT_NEAR(out[size_t(qh * D + d)], o, 2e-5) << "head " << qh << " dim " << d;
     }
   }
@@ -181,7 +182,7 @@ TEST(CpuOps, RopeAdjacentPairsEqualsHalvesUnderPermutation) {
   ModelConfig c;
   c.head_dim = 8;
   c.rope_theta = 10000;
-  auto inv = cpu::rope_inv_freq(c);
+  auto inv = rope_inv_freq(c);
   auto x = randn(8, 1);
   std::vector<float> interleaved(8);
   for (int i = 0; i < 4; ++i) {
@@ -189,8 +190,8 @@ TEST(CpuOps, RopeAdjacentPairsEqualsHalvesUnderPermutation) {
     interleaved[2 * i + 1] = x[i + 4];
   }
   int32_t pos = 13;
-  cpu::rope(x.data(), 1, 1, 8, 8, &pos, inv, /*neox=*/true);
-  cpu::rope(interleaved.data(), 1, 1, 8, 8, &pos, inv, /*neox=*/false);
+  rope(x.data(), 1, 1, 8, 8, &pos, inv, /*neox=*/true);
+  rope(interleaved.data(), 1, 1, 8, 8, &pos, inv, /*neox=*/false);
   for (int i = 0; i < 4; ++i) {
     EXPECT_NEAR(interleaved[2 * i], x[i], 1e-6);
     EXPECT_NEAR(interleaved[2 * i + 1], x[i + 4], 1e-6);
@@ -200,17 +201,17 @@ TEST(CpuOps, RopeAdjacentPairsEqualsHalvesUnderPermutation) {
 TEST(CpuOps, RopePreservesNormAndRotatesByPosition) {
   ModelConfig c;
   c.head_dim = 16;
-  auto inv = cpu::rope_inv_freq(c);
+  auto inv = rope_inv_freq(c);
   auto x = randn(16, 2), y = x;
   int32_t pos = 1000;
-  cpu::rope(y.data(), 1, 1, 16, 16, &pos, inv, true);
+  rope(y.data(), 1, 1, 16, 16, &pos, inv, true);
   double nx = 0, ny = 0;
   for (int i = 0; i < 16; ++i) nx += x[i] * x[i], ny += y[i] * y[i];
   EXPECT_NEAR(nx, ny, 1e-3);
   // Position 0 is the identity.
   auto z = x;
   pos = 0;
-  cpu::rope(z.data(), 1, 1, 16, 16, &pos, inv, true);
+  rope(z.data(), 1, 1, 16, 16, &pos, inv, true);
   for (int i = 0; i < 16; ++i) EXPECT_FLOAT_EQ(z[i], x[i]);
 }
 
@@ -218,13 +219,13 @@ TEST(CpuOps, RopeScalingLinearAndLlama3) {
   ModelConfig c;
   c.head_dim = 64;
   c.rope_theta = 500000;
-  auto base = cpu::rope_inv_freq(c);
+  auto base = rope_inv_freq(c);
   c.rope_scaling.type = "linear";
   c.rope_scaling.factor = 4;
-  auto lin = cpu::rope_inv_freq(c);
+  auto lin = rope_inv_freq(c);
   for (size_t i = 0; i < base.size(); ++i) EXPECT_FLOAT_EQ(lin[i], base[i] / 4);
   c.rope_scaling = {"llama3", 8.0f, 1.0f, 4.0f, 8192};
-  auto l3 = cpu::rope_inv_freq(c);
+  auto l3 = rope_inv_freq(c);
   EXPECT_FLOAT_EQ(l3.front(), base.front());                // high frequency: unchanged
   EXPECT_FLOAT_EQ(l3.back(), base.back() / 8);              // low frequency: divided by factor
   for (size_t i = 0; i < base.size(); ++i) {                // the band in between is blended

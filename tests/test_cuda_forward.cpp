@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "eval/runner.h"
 #include "kv/method.h"
 #include "model/checkpoint.h"
@@ -38,7 +38,7 @@ Checkpoint& tiny_checkpoint() {
 TEST(Backends, UnknownBackendIsAnErrorNamingTheBuiltInOnes) {
   Checkpoint& ck = tiny_checkpoint();
   try {
-    Transformer t(ck.config, ck.weights, RunnerOptions{32, "tpu"});
+    Transformer t(ck.config, ck.weights, EngineOptions{32, "tpu"});
     FAIL() << "a Transformer on backend 'tpu' was created";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown backend 'tpu'"), std::string::npos) << e.what();
@@ -58,7 +58,7 @@ TEST(Backends, CudaIsBuiltWhereNvccIsInstalled) {
 TEST(Backends, CudaNotBuiltInSaysHowToBuildIt) {
   Checkpoint& ck = tiny_checkpoint();
   try {
-    Transformer t(ck.config, ck.weights, RunnerOptions{32, "cuda"});
+    Transformer t(ck.config, ck.weights, EngineOptions{32, "cuda"});
     FAIL() << "created a CUDA transformer in a build without CUDA";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("-DKVB_CUDA=ON"), std::string::npos) << e.what();
@@ -78,7 +78,7 @@ TEST(Backends, CudaWithoutADeviceRefusesWithTheRuntimeReason) {
   cuda::register_backend();
   Checkpoint& ck = tiny_checkpoint();
   try {
-    Transformer t(ck.config, ck.weights, RunnerOptions{32, "cuda"});
+    Transformer t(ck.config, ck.weights, EngineOptions{32, "cuda"});
     FAIL() << "a CUDA transformer was created without a device";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no usable CUDA device"), std::string::npos) << e.what();
@@ -128,8 +128,8 @@ TEST(CudaForward, LogitsMatchCpuForPrefillChunksAndDecodeSteps) {
   cuda::register_backend();
   Checkpoint& ck = tiny_checkpoint();
   for (const auto& [dtype, tol] : std::vector<std::pair<std::string, double>>{{"f32", 1e-4}, {"bf16", 3e-2}}) {
-    Transformer cpu(ck.config, ck.weights, RunnerOptions{32});
-    Transformer gpu(ck.config, ck.weights, RunnerOptions{32, "cuda", dtype});
+    Transformer cpu(ck.config, ck.weights, EngineOptions{32});
+    Transformer gpu(ck.config, ck.weights, EngineOptions{32, "cuda", dtype});
     KVCache c_cpu = cpu.make_cache(), c_gpu = gpu.make_cache();
     const std::vector<int32_t> prompt = random_ids(3, 100);
     Tensor a = cpu.forward(prompt, c_cpu, LogitRows::All), b = gpu.forward(prompt, c_gpu, LogitRows::All);
@@ -144,9 +144,9 @@ TEST(CudaForward, LogitsMatchCpuForPrefillChunksAndDecodeSteps) {
     // The host cache the methods read holds the same entries on both backends.
     for (int l = 0; l < c_cpu.n_layers(); ++l)
       for (int h = 0; h < c_cpu.n_kv_heads(); ++h) {
-        EXPECT_EQ(c_cpu.head(l, h).positions, c_gpu.head(l, h).positions);
-        EXPECT_LE(max_abs_diff(c_cpu.head(l, h).keys, c_gpu.head(l, h).keys),
-                  tol * std::max(1.0, max_abs(c_cpu.head(l, h).keys)));
+        EXPECT_EQ(c_cpu.head(l, h).positions(), c_gpu.head(l, h).positions());
+        EXPECT_LE(max_abs_diff(c_cpu.head(l, h).fp_keys(), c_gpu.head(l, h).fp_keys()),
+                  tol * std::max(1.0, max_abs(c_cpu.head(l, h).fp_keys())));
       }
     // Greedy next token, argmax taken on the device (ties to the lowest id, as on the CPU).
     const int32_t one[1] = {42};
@@ -193,7 +193,7 @@ MethodRun run_method(Transformer& model, const MethodSpec& spec) {
   CompressedPrefill p = prefill_with_method(model, spec, ctx, q, 6, r.stats);
   for (int l = 0; l < p.cache.n_layers(); ++l) {
     r.positions.emplace_back();
-    for (int h = 0; h < p.cache.n_kv_heads(); ++h) r.positions.back().push_back(p.cache.head(l, h).positions);
+    for (int h = 0; h < p.cache.n_kv_heads(); ++h) r.positions.back().push_back(p.cache.head(l, h).positions());
   }
   GenerationOptions opt;
   opt.max_new_tokens = 6;
@@ -212,8 +212,8 @@ TEST_P(CudaMethods, KeepSetsAndContinuationMatchTheCpu) {
   KVB_REQUIRE_CUDA_DEVICE();
   cuda::register_backend();
   Checkpoint& ck = tiny_checkpoint();
-  Transformer cpu(ck.config, ck.weights, RunnerOptions{32});
-  Transformer gpu(ck.config, ck.weights, RunnerOptions{32, "cuda", "f32"});
+  Transformer cpu(ck.config, ck.weights, EngineOptions{32});
+  Transformer gpu(ck.config, ck.weights, EngineOptions{32, "cuda", "f32"});
   for (double ratio : {0.5, 0.8}) {
     const MethodSpec spec = tiny_spec(GetParam(), ratio);
     const MethodRun a = run_method(cpu, spec), b = run_method(gpu, spec);

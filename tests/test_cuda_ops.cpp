@@ -274,14 +274,14 @@ TEST(CudaOps, RopeMatchesCpuForBothLayouts) {
   c.head_dim = 64;
   c.rope_theta = 500000;
   c.rope_scaling = {"llama3", 8.0f, 1.0f, 4.0f, 8192};
-  const std::vector<float> inv = cpu::rope_inv_freq(c);
+  const std::vector<float> inv = rope_inv_freq(c);
   const int64_t n = 5, H = 3, D = 64, stride = H * D + 8;
   const std::vector<int32_t> pos = {0, 1, 17, 4095, 131071};
   DeviceBuffer dinv = dev(inv), dpos = dev(pos);
   for (bool neox : {true, false}) {
     auto x = randn(size_t(n * stride), 4);
     std::vector<float> want = x;
-    cpu::rope(want.data(), n, H, D, stride, pos.data(), inv, neox);
+    rope(want.data(), n, H, D, stride, pos.data(), inv, neox);
     DeviceBuffer dx = dev(x);
     cuda::rope(dx.as<float>(), n, H, D, stride, dpos.as<int32_t>(), dinv.as<float>(), neox);
     expect_close(host<float>(dx, x.size()), want, 1e-5, neox ? "rope neox" : "rope adjacent pairs");
@@ -438,7 +438,7 @@ TEST(CudaOps, DecodeAttentionWithQuestReadSetsMatchesCpu) {
   std::vector<std::vector<int32_t>> read(static_cast<size_t>(Hkv));
   for (int g = 0; g < Hkv; ++g) {
     const HeadCache& h = c.head(0, g);
-    const quest::PageBounds b = quest::page_bounds(h.keys.data(), h.size(), D, page);
+    const quest::PageBounds b = quest::page_bounds(h.fp_keys().data(), h.size(), D, page);
     std::vector<char> chosen(size_t(b.n_pages), 0);
     chosen.back() = 1;
     for (int qh = g * 3; qh < g * 3 + 3; ++qh)
@@ -505,9 +505,9 @@ TEST(CudaKVCache, KeepMatchesKVCacheKeepAndFreesMemory) {
     const HeadCache& h = c.head(0, g);
     const cuda::DeviceKVCache::HostHead d = dc.download(0, g);
     ASSERT_EQ(d.length, h.size()) << "head " << g;
-    EXPECT_EQ(d.keys, h.keys) << "head " << g;
-    EXPECT_EQ(d.values, h.values) << "head " << g;
-    EXPECT_EQ(d.bias, h.logit_bias) << "head " << g;
+    EXPECT_EQ(d.keys, h.fp_keys()) << "head " << g;
+    EXPECT_EQ(d.values, h.fp_values()) << "head " << g;
+    EXPECT_EQ(d.bias, h.logit_bias()) << "head " << g;
   }
   // Attention over the compacted device cache equals the host's over its compacted cache.
   auto q = randn(size_t(Hq * D), 62);

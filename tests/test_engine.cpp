@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "model/checkpoint.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 #include "test_util.h"
 
 namespace kvb {
@@ -97,8 +97,8 @@ TEST(Engine, EvictionKeepsOriginalPositions) {
   const int32_t next[1] = {42};
   Tensor logits = model.forward(next, cache, LogitRows::Last);
   for (float v : logits.data) ASSERT_TRUE(std::isfinite(v));
-  EXPECT_EQ(cache.head(0, 0).positions.back(), 30);
-  EXPECT_EQ(cache.head(0, 0).positions[3], 25);
+  EXPECT_EQ(cache.head(0, 0).positions().back(), 30);
+  EXPECT_EQ(cache.head(0, 0).positions()[3], 25);
 }
 
 TEST(Engine, RejectsTokenOutsideVocabulary) {

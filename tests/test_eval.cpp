@@ -1,4 +1,4 @@
-// The eval loop: cases through the engine and their scores; bootstrap summaries; CLI errors.
+// The eval loop: cases through the engine and their scores; CLI errors.
 #include <gtest/gtest.h>
 
 #include "eval/runner.h"
@@ -7,22 +7,6 @@
 
 namespace kvb {
 namespace {
-
-TEST(Eval, SummaryBootstrapInterval) {
-  ScoreSummary all = summarize_scores(std::vector<double>(20, 100.0));
-  EXPECT_EQ(all.mean, 100.0);
-  EXPECT_EQ(all.ci_low, 100.0);
-  EXPECT_EQ(all.ci_high, 100.0);
-  std::vector<double> half;
-  for (int i = 0; i < 50; ++i) half.push_back(i % 2 ? 100.0 : 0.0);
-  ScoreSummary h = summarize_scores(half);
-  EXPECT_DOUBLE_EQ(h.mean, 50.0);
-  EXPECT_LT(h.ci_low, 50.0);
-  EXPECT_GT(h.ci_high, 50.0);
-  EXPECT_NEAR(h.ci_high - h.ci_low, 2 * 1.96 * 50.0 / std::sqrt(50.0), 6.0);  // ~ normal approximation
-  ScoreSummary again = summarize_scores(half);
-  EXPECT_EQ(again.ci_low, h.ci_low);  // deterministic
-}
 
 TEST(Eval, SmolLM2FindsSingleNeedleAt1K) {
   KVB_REQUIRE_SMOLLM2();

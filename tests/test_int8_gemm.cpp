@@ -18,7 +18,7 @@
 #include "core/threads.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 #include "test_util.h"
 
 namespace kvb {
@@ -226,9 +226,9 @@ TEST(Int8Gemm, SmolLM2TeacherForcedAgreesWithLlamaCppAndFloat32) {
   const auto g = nlohmann::json::parse(std::ifstream(test::golden_dir() / "llamacpp" / "SmolLM2-135M-Instruct.Q4_1.json"));
   Checkpoint ck = load_checkpoint(test::smollm2_gguf());
   auto tok = make_tokenizer(ck.tokenizer);
-  RunnerOptions o;
+  EngineOptions o;
   o.matmul = "int8";
-  Transformer ref(ck.config, ck.weights, RunnerOptions{});
+  Transformer ref(ck.config, ck.weights, EngineOptions{});
   Transformer q(ck.config, ck.weights, o);
   const int64_t V = ck.config.vocab_size;
   int steps = 0, top1_llamacpp = 0, top1_f32 = 0;
@@ -277,7 +277,7 @@ TEST(Int8Gemm, SmolLM2TeacherForcedAgreesWithLlamaCppAndFloat32) {
   EXPECT_LT(rms, 0.4);  // measured 0.326 with int8 attention scores, 0.265 without (docs/parity.md)
   EXPECT_GT(rms, 0.0) << "the int8 path did not run (identical logits)";
   // The int8 mode is rejected for other backends.
-  RunnerOptions bad;
+  EngineOptions bad;
   bad.matmul = "int8";
   bad.backend = "cuda";
   EXPECT_THROW(Transformer(ck.config, ck.weights, bad), Error);

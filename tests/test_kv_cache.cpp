@@ -27,8 +27,8 @@ TEST(KVCache, AppendStoresRowsPerHead) {
   const HeadCache& h = c.head(1, 2);
   ASSERT_EQ(h.size(), 5);
   // token 3, head 2: source offset 3*12 + 2*4 = 44
-  EXPECT_EQ(h.keys[3 * 4 + 0], 44.0f);
-  EXPECT_EQ(h.values[3 * 4 + 1], 1045.0f);
+  EXPECT_EQ(h.fp_keys()[3 * 4 + 0], 44.0f);
+  EXPECT_EQ(h.fp_values()[3 * 4 + 1], 1045.0f);
   EXPECT_EQ(c.cached_tokens(), 2 * 3 * 5);
   EXPECT_EQ(c.next_position(), 5);
 }
@@ -40,8 +40,8 @@ TEST(KVCache, KeepCompactsAndFreesMemory) {
   c.keep(0, 1, keep);
   const HeadCache& h = c.head(0, 1);
   ASSERT_EQ(h.size(), 4);
-  EXPECT_EQ(h.positions, (std::vector<int32_t>{0, 1, 50, 99}));
-  EXPECT_EQ(h.keys[2 * 4], float(50 * 12 + 1 * 4));
+  EXPECT_EQ(h.positions(), (std::vector<int32_t>{0, 1, 50, 99}));
+  EXPECT_EQ(h.fp_keys()[2 * 4], float(50 * 12 + 1 * 4));
   // 96 tokens x (2 x 4 floats + 1 position) were released
   EXPECT_EQ(before - c.resident_bytes(), size_t(96) * (8 * sizeof(float) + sizeof(int32_t)));
   EXPECT_EQ(c.nominal_bytes(), size_t(100) * 6 * (8 * sizeof(float) + sizeof(int32_t)));

@@ -84,7 +84,7 @@ TEST_P(KvpressParity, KeptSetsAndContinuationsIdentical) {
       for (int l = 0; l < p.cache.n_layers(); ++l)
         for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
           std::vector<int32_t> ours;
-          for (int32_t pos : p.cache.head(l, h).positions)
+          for (int32_t pos : p.cache.head(l, h).positions())
             if (pos < stats.context_tokens) ours.push_back(pos);
           const std::vector<int32_t> want = c["kept"][l][h];
           if (ours != want) {

@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "datasets/random.h"
+#include "core/random.h"
 #include "eval/runner.h"
 #include "kv/method.h"
 #include "model/checkpoint.h"
@@ -24,7 +24,7 @@ struct TinyModel {
   std::unique_ptr<Transformer> model;
   TinyModel() : ck(load_checkpoint(test::tiny_model_dir("llama_gqa"))) {
     tok = make_tokenizer(ck.tokenizer);
-    model = std::make_unique<Transformer>(ck.config, ck.weights, RunnerOptions{32});
+    model = std::make_unique<Transformer>(ck.config, ck.weights, EngineOptions{32});
   }
 };
 
@@ -59,7 +59,7 @@ Outcome run(const MethodSpec& spec, int n_context = 160, int n_question = 8, int
     for (int h = 0; h < c.n_kv_heads(); ++h) {
       // The compressed part's entries (the question, prefilled afterwards, is not part of it).
       std::vector<int32_t> pos;
-      for (int32_t x : c.head(l, h).positions)
+      for (int32_t x : c.head(l, h).positions())
         if (x < o.stats.context_tokens) pos.push_back(x);
       o.positions.back().push_back(pos);
     }
@@ -282,7 +282,7 @@ TEST(MethodSchedule, DecodingWrapperCutsEachLayerBackToTarget) {
     for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
       EXPECT_EQ(p.cache.head(l, h).size(), 100) << l << "," << h;
       // snapkv's window (the last 4 decode steps) survives every cut.
-      const auto& pos = p.cache.head(l, h).positions;
+      const auto& pos = p.cache.head(l, h).positions();
       for (int32_t x = 128 + 8; x < 128 + 12; ++x) EXPECT_NE(std::find(pos.begin(), pos.end(), x), pos.end()) << x;
     }
   s.params.set("scorer", "h2o");  // needs prefill attention mass: refused clearly
@@ -308,7 +308,7 @@ TEST(MethodSchedule, DecodeTimeH2oAndTovaHoldTheBudgetWhileGenerating) {
     for (int l = 0; l < p.cache.n_layers(); ++l)
       for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
         EXPECT_EQ(p.cache.head(l, h).size(), 90) << id << " layer " << l << " head " << h;
-        EXPECT_EQ(p.cache.head(l, h).positions.back(), 128 + 8) << id;  // the newest token is never evicted
+        EXPECT_EQ(p.cache.head(l, h).positions().back(), 128 + 8) << id;  // the newest token is never evicted
       }
     // A budget that holds everything changes nothing: no eviction while generating (the cache grows up
     // to the token budget, not only to the prompt's length), identical to full attention.
@@ -321,6 +321,63 @@ TEST(MethodSchedule, DecodeTimeH2oAndTovaHoldTheBudgetWhileGenerating) {
     Outcome o = run(s), ref = run(MethodSpec{});
     EXPECT_EQ(o.tokens, ref.tokens) << id;
   }
+}
+
+// A KIVI-encoded head holds its older entries packed: quest must select pages over every entry
+// (dequantized), exactly as over the same rows stored in fp32. Reading the fp32 storage as if it held
+// every row ran past its end (tests/CMakeLists.txt runs this under AddressSanitizer too).
+TEST(MethodRegistry, QuestSelectsOverEveryRowOfAKiviEncodedCache) {
+  TinyModel& m = tiny();
+  MethodSpec s;
+  s.id = "quest+kivi";
+  s.params = Params{{"bits", "4"}, {"group", "16"}, {"residual", "16"}, {"dense_layers", "0"}};
+  s.compression_ratio = 0.5;
+  std::vector<int32_t> ctx = random_ids(7, 160), q = random_ids(8, 8);
+  CaseResult stats;
+  CompressedPrefill p = prefill_with_method(*m.model, s, ctx, q, 4, stats);
+  const KVCache& packed = p.cache;
+  ASSERT_TRUE(packed.head(0, 0).is_quantized());
+  ASSERT_GT(packed.head(0, 0).n_quantized(), 100);
+  KVCache dense(packed.n_layers(), packed.n_kv_heads(), packed.head_dim());
+  for (int l = 0; l < packed.n_layers(); ++l)
+    for (int h = 0; h < packed.n_kv_heads(); ++h) {
+      const HeadRows r = packed.rows(l, h);
+      dense.append(l, h, r.keys(), r.values(), packed.head_dim(), packed.head(l, h).positions().data(), r.size());
+    }
+  const ModelConfig& c = m.ck.config;
+  std::vector<float> query(size_t(c.n_heads * c.head_dim));
+  Rng rng(11);
+  for (float& x : query) x = float(rng.unit() * 2.0 - 1.0);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const ReadSets a = p.method->select(l, query.data(), packed), b = p.method->select(l, query.data(), dense);
+    ASSERT_FALSE(a.empty()) << "layer " << l << ": the budget reads a subset";
+    EXPECT_EQ(a, b) << "layer " << l;
+  }
+  GenerationOptions opt;
+  opt.max_new_tokens = 4;
+  opt.stop_at_end_of_generation = false;
+  EXPECT_EQ(generate_with_method(*m.model, p, *m.tok, opt, stats).tokens.size(), 4u);
+}
+
+// Decode-time eviction cannot drop packed entries: the composition is refused when it is built,
+// naming both parts, instead of failing (or reading packed rows) in the middle of generation.
+TEST(MethodRegistry, DecodeTimeEvictionWithACodecIsRefused) {
+  const ModelConfig& c = tiny().ck.config;
+  MethodSpec s;
+  s.id = "decoding+kivi";
+  try {
+    make_method(s, c);
+    ADD_FAILURE() << "decoding+kivi was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'decoding' evicts entries during decoding"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'kivi' packs"), std::string::npos) << e.what();
+  }
+  s.id = "h2o+kivi";
+  s.params.set("schedule", "decode");
+  s.token_budget = 90;
+  EXPECT_THROW(make_method(s, c), Error);
+  s.params = Params{};  // prefill-time h2o composes with the codec
+  EXPECT_NO_THROW(make_method(s, c));
 }
 
 TEST(MethodRegistry, CompositionEvictsThenEncodes) {
@@ -368,25 +425,25 @@ TEST(MethodProtection, RazorAttentionKeepsRetrievalHeadsWholeAndCompensatesTheOt
   for (int l = 0; l < p.cache.n_layers(); ++l)
     for (int h = 0; h < p.cache.n_kv_heads(); ++h) {
       const HeadCache& hc = p.cache.head(l, h);
-      if (hc.logit_bias.empty()) {
+      if (hc.logit_bias().empty()) {
         ++whole;
         EXPECT_EQ(hc.size(), 160 + 8);
         continue;
       }
       ++compensated;
       ASSERT_EQ(hc.size(), 40 + 8);
-      for (int32_t j = 0; j < 4; ++j) EXPECT_EQ(hc.positions[size_t(j)], j);  // sinks
-      EXPECT_EQ(hc.positions[4], 125);                                        // recent window 125..159
-      EXPECT_EQ(hc.positions[39], 4);           // the compensation entry, at the first dropped position
-      EXPECT_NEAR(hc.logit_bias[39], std::log(121.0f), 1e-5);  // it stands for the 121 dropped entries
-      EXPECT_EQ(hc.logit_bias[0], 0.0f);
+      for (int32_t j = 0; j < 4; ++j) EXPECT_EQ(hc.positions()[size_t(j)], j);  // sinks
+      EXPECT_EQ(hc.positions()[4], 125);                                        // recent window 125..159
+      EXPECT_EQ(hc.positions()[39], 4);           // the compensation entry, at the first dropped position
+      EXPECT_NEAR(hc.logit_bias()[39], std::log(121.0f), 1e-5);  // it stands for the 121 dropped entries
+      EXPECT_EQ(hc.logit_bias()[0], 0.0f);
     }
   EXPECT_EQ(whole, 2);  // half of the 4 (layer, KV head) pairs
   EXPECT_EQ(compensated, 2);
   // Deterministic: the same heads on a second run.
   CompressedPrefill p2 = prefill_with_method(*m.model, s, ctx, q, 1, stats);
   for (int l = 0; l < p.cache.n_layers(); ++l)
-    for (int h = 0; h < p.cache.n_kv_heads(); ++h) EXPECT_EQ(p.cache.head(l, h).positions, p2.cache.head(l, h).positions);
+    for (int h = 0; h < p.cache.n_kv_heads(); ++h) EXPECT_EQ(p.cache.head(l, h).positions(), p2.cache.head(l, h).positions());
 }
 
 TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {

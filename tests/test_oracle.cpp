@@ -11,11 +11,11 @@
 
 #include "core/error.h"
 #include "core/threads.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "model/checkpoint.h"
 #include "model/model_path.h"
 #include "model/oracle.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 #include "test_util.h"
 
 namespace kvb {

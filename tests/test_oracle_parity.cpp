@@ -13,7 +13,7 @@
 #include "core/file.h"
 #include "model/checkpoint.h"
 #include "model/oracle.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 #include "test_util.h"
 
 namespace kvb {

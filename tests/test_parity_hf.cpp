@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 #include "test_util.h"
 #include "tiny_models.h"
 

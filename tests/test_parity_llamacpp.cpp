@@ -9,8 +9,8 @@
 
 #include "backends/cpu/ops.h"
 #include "model/checkpoint.h"
-#include "model/generate.h"
-#include "model/transformer.h"
+#include "engine/generate.h"
+#include "engine/transformer.h"
 #include "test_util.h"
 
 namespace kvb {

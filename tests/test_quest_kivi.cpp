@@ -7,7 +7,7 @@
 #include <cstddef>
 
 #include "backends/cpu/ops.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "kv/kivi_codec.h"
 #include "kv/kv_cache.h"
 #include "methods/quest.h"
@@ -69,7 +69,7 @@ TEST(Kivi, CacheStoresPackedCodesAndFreesFp32) {
   std::vector<float> kfull(before.keys, before.keys + T * D);
   cache.set_codec({2, 32, 128});
   const int64_t nq = ((T - 128) / 32) * 32;  // 160 quantized, 140 kept in fp32
-  ASSERT_EQ(cache.head(0, 0).quantized.n, nq);
+  ASSERT_EQ(cache.head(0, 0).n_quantized(), nq);
   const size_t codes = size_t(nq * D * 2 / 8);                        // 2 bits per element
   const size_t k_scales = size_t(nq / 32 * D) * 2 * sizeof(float);   // scale + min per (group, channel)
   const size_t v_scales = size_t(nq * (D / 32)) * 2 * sizeof(float);  // scale + min per (token, channel group)
@@ -83,7 +83,7 @@ TEST(Kivi, CacheStoresPackedCodesAndFreesFp32) {
   for (int64_t i = nq * D; i < T * D; ++i) ASSERT_EQ(after.keys[i], kfull[size_t(i)]);
   // Appending keeps quantizing in whole groups once the residual exceeds residual + group.
   cache.append(0, 0, k.data(), v.data(), D, pos.data(), 32);
-  EXPECT_EQ(cache.head(0, 0).quantized.n, nq + 32);
+  EXPECT_EQ(cache.head(0, 0).n_quantized(), nq + 32);
   EXPECT_THROW(cache.keep(0, 0, std::vector<int32_t>{0, 1}), Error);
 }
 

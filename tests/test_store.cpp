@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "store/provenance.h"
 #include "store/results_store.h"
 #include "test_util.h"

@@ -474,3 +474,56 @@ TEST(SweepCli, RunInspectExport) {
 
 }  // namespace
 }  // namespace kvb
+
+namespace kvb {
+namespace {
+
+// `eval` and `run` are one code path (eval = run into an in-memory store): the same flags give the
+// same cases, predictions and scores, and one --param rule for both.
+TEST(SweepCli, EvalAndRunGiveTheSameCasesAndScores) {
+  const fs::path db = fresh("eval_vs_run.db"), out = test::tmp_dir() / "eval_vs_run.json";
+  const std::string flags = "--model '" + test::stories260k().string() +
+                            "' --task niah_single --length 600 --n 3 --param max_new_tokens=8 --chat-template none "
+                            "--method snapkv --ratio 0.5 --param window=16 -t 1 -q";
+  auto e = test::run_kvbench("eval " + flags + " --json '" + out.string() + "'");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  EXPECT_NE(e.output.find("niah_single v1 | model stories260K | method snapkv ratio 0.5 | 3 cases"),
+            std::string::npos)
+      << e.output;
+  auto r = test::run_kvbench("run " + flags + " --db '" + db.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream f(out);
+  const json eval_json = json::parse(f);
+  EXPECT_EQ(eval_json["method_params"]["window"], "16");
+  ResultsStore store(db, true);
+  Statement q = store.prepare("SELECT case_id, prediction, score, kept_tokens FROM samples ORDER BY case_id");
+  size_t i = 0;
+  for (; q.step(); ++i) {
+    ASSERT_LT(i, eval_json["cases"].size());
+    const json& c = eval_json["cases"][i];
+    EXPECT_EQ(c["case_id"], q.text(0));
+    EXPECT_EQ(c["prediction"], q.text(1));
+    EXPECT_EQ(c["score"].get<double>(), q.real(2));
+    EXPECT_EQ(c["kept_tokens"].get<int64_t>(), q.integer(3));
+  }
+  EXPECT_EQ(i, 3u);
+}
+
+TEST(SweepCli, ParamDeclaredByTaskAndMethodIsRefusedByEvalAndRun) {
+  // kvpress_jsonl and adakv both declare `scorer`.
+  const fs::path rows = test::tmp_dir() / "param_rule.jsonl";
+  std::ofstream(rows) << R"({"context": "a b c", "question": "q?", "answer_prefix": "", "answer": "a"})" << "\n";
+  const fs::path db = fresh("param_rule.db");
+  for (const std::string& cmd : std::vector<std::string>{"eval", "run --db '" + db.string() + "'"}) {
+    auto r = test::run_kvbench(cmd + " --model '" + test::stories260k().string() + "' --task kvpress_jsonl --param file='" +
+                               rows.string() + "' --method adakv --ratio 0.5 --param scorer=knorm");
+    EXPECT_EQ(r.exit_code, 2) << cmd << ": " << r.output;
+    EXPECT_NE(r.output.find("--param scorer=knorm: both task 'kvpress_jsonl' and method 'adakv' have 'scorer'; use "
+                            "--task-param or --method-param"),
+              std::string::npos)
+        << cmd << ": " << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace kvb

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "datasets/random.h"
+#include "core/random.h"
 #include "datasets/text_sources.h"
 #include "eval/prompt.h"
 #include "eval/scorers.h"

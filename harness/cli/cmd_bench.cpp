@@ -13,7 +13,7 @@
 #include "core/threads.h"
 #include "core/timer.h"
 #include "model/model_path.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 #include "backends/cpu/ops.h"
 #include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
 
@@ -25,10 +25,8 @@ struct BenchArgs {
   std::vector<int> prefill_lengths = {512, 2048, 8192};
   int decode_context = 2048;
   int decode_tokens = 64;
-  int threads = 0;
-  int prefill_chunk = 512;
+  EngineOptions engine;
   std::string weights = "native";
-  BackendFlags compute;
   int repeats = 1;
   std::string json_path;
 };
@@ -48,10 +46,10 @@ std::vector<int32_t> bench_prompt(const TokenizerSpec& spec, int vocab, int n, u
 }
 
 void run_bench(const BenchArgs& a) {
-  set_num_threads(a.threads);
+  set_num_threads(a.engine.threads);
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
   if (a.weights == "f32") ck.weights.dequantize_all();
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype, a.compute.matmul});
+  Transformer model(ck.config, ck.weights, a.engine);
   const int V = ck.config.vocab_size;
   {  // warm-up
     KVCache cache = model.make_cache();
@@ -59,10 +57,10 @@ void run_bench(const BenchArgs& a) {
     model.forward(warm, cache);
   }
   nlohmann::json out = {{"model", ck.path.string()}, {"threads", num_threads()},
-                        {"backend", a.compute.backend}, {"device", model.device()},
-                        {"prefill_chunk", a.prefill_chunk},
+                        {"backend", a.engine.backend}, {"device", model.device()},
+                        {"prefill_chunk", a.engine.prefill_chunk},
                         {"weights", a.weights}, {"weight_bytes", ck.weights.bytes()}, {"commit", KVB_GIT_COMMIT}};
-  fmt::print("model {} | backend {} ({}) | threads {}\n", ck.name(), a.compute.backend, model.device(), num_threads());
+  fmt::print("model {} | backend {} ({}) | threads {}\n", ck.name(), a.engine.backend, model.device(), num_threads());
   fmt::print("| test | tokens | seconds | tokens/s |\n|---|---:|---:|---:|\n");
   for (int len : a.prefill_lengths) {
     double best = 1e30;
@@ -91,7 +89,7 @@ void run_bench(const BenchArgs& a) {
     fmt::print("| decode @ {} | {} | {:.3f} | {:.1f} |\n", a.decode_context, a.decode_tokens, s, a.decode_tokens / s);
     out["decode_tps"][std::to_string(a.decode_context)] = a.decode_tokens / s;
   }
-  if (a.compute.backend != "cpu") {
+  if (a.engine.backend != "cpu") {
     const DeviceMemory m = model.device_memory();
     fmt::print("device memory: {:.1f} MiB now, {:.1f} MiB peak\n", double(m.current_bytes) / 1048576.0,
                double(m.peak_bytes) / 1048576.0);
@@ -111,10 +109,9 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--prefill", args->prefill_lengths, "Prompt lengths to time")->delimiter(',');
   cmd->add_option("--decode-context", args->decode_context, "Context length before timing decode");
   cmd->add_option("--decode-tokens", args->decode_tokens, "Tokens to decode (0 = skip)");
-  cmd->add_option("-t,--threads", args->threads, "Threads (0 = all cores)");
   cmd->add_option("--repeats", args->repeats, "Repeat each prefill and keep the fastest");
-  add_engine_options(cmd, args->weights, args->prefill_chunk);
-  add_backend_options(cmd, args->compute);
+  add_engine_options(cmd, args->engine);
+  add_weights_option(cmd, args->weights);
   cmd->add_option("--json", args->json_path, "Also write the results as JSON");
   cmd->callback([args] { run_bench(*args); });
 });

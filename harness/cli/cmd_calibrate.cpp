@@ -12,19 +12,21 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/engine_options.h"
 #include "core/log.h"
 #include "core/threads.h"
 #include "eval/prompt.h"
 #include "eval/task.h"
 #include "model/model_path.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 
 namespace kvb::cli {
 namespace {
 
 struct CalibrateArgs {
   std::string model, out;
-  int length = 2048, n = 8, threads = 0;
+  EngineOptions engine;
+  int length = 2048, n = 8;
   int64_t sink = 64, recent = 256;
   uint64_t seed = 0;
 };
@@ -44,7 +46,7 @@ struct QuestionMass final : ForwardObserver {
 };
 
 void run_calibrate(const CalibrateArgs& a) {
-  set_num_threads(a.threads);
+  set_num_threads(a.engine.threads);
   KVB_CHECK(a.sink >= 0 && a.recent >= 1, "calibrate duo: --sink must be >= 0 and --recent >= 1");
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
   auto tok = make_tokenizer(ck.tokenizer);
@@ -52,7 +54,7 @@ void run_calibrate(const CalibrateArgs& a) {
   TaskParams p{{"haystack", "noise"}, {"value_type", "number"}, {"length", std::to_string(a.length)},
                {"num_samples", std::to_string(a.n)}, {"max_new_tokens", "16"}};
   std::vector<Case> cases = generate_cases("niah_single", p, a.seed, env);
-  Transformer model(ck.config, ck.weights);
+  Transformer model(ck.config, ck.weights, a.engine);
   const ModelConfig& c = ck.config;
   const int group = c.n_heads / c.n_kv_heads;
   std::vector<double> score(size_t(c.n_layers * c.n_kv_heads), 0.0);
@@ -113,7 +115,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   duo->add_option("--seed", a->seed, "Task seed")->capture_default_str();
   duo->add_option("--sink", a->sink, "Sink tokens of a streaming head")->capture_default_str();
   duo->add_option("--recent", a->recent, "Recent tokens of a streaming head")->capture_default_str();
-  duo->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
+  add_engine_options(duo, a->engine);
   duo->callback([a] { run_calibrate(*a); });
 });
 

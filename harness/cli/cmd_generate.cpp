@@ -10,7 +10,7 @@
 #include "core/threads.h"
 #include "core/timer.h"
 #include "model/chat_template.h"
-#include "model/generate.h"
+#include "engine/generate.h"
 #include "model/model_path.h"
 
 namespace kvb::cli {
@@ -19,16 +19,14 @@ namespace {
 struct GenerateArgs {
   std::string model, prompt, system, chat_template = "auto";
   int max_new_tokens = 128;
-  int threads = 0;
-  int prefill_chunk = 512;
+  EngineOptions engine;
   std::string weights = "native";
-  BackendFlags compute;
   std::vector<std::string> stop;
   bool show_tokens = false;
 };
 
 void run_generate(const GenerateArgs& a) {
-  set_num_threads(a.threads);
+  set_num_threads(a.engine.threads);
   resolve_chat_format(a.chat_template, "");  // reject an unknown template name before loading
   Stopwatch load_sw;
   Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
@@ -51,7 +49,7 @@ void run_generate(const GenerateArgs& a) {
   log_debug("prompt ({} tokens, template {}): {}", ids.size(), chat_template_name(chat.kind), text);
   if (a.show_tokens) fmt::print(stderr, "prompt ids: {}\n", fmt::join(ids, " "));
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk, a.compute.backend, a.compute.device_dtype, a.compute.matmul});
+  Transformer model(ck.config, ck.weights, a.engine);
   KVCache cache = model.make_cache();
   Stopwatch prefill_sw;
   Tensor logits = model.forward(ids, cache, LogitRows::Last);
@@ -82,9 +80,8 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "auto | none | chatml | llama3")->capture_default_str();
   cmd->add_option("--system", a->system, "System message (chat templates only)");
   cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
-  cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
-  add_engine_options(cmd, a->weights, a->prefill_chunk);
-  add_backend_options(cmd, a->compute);
+  add_engine_options(cmd, a->engine);
+  add_weights_option(cmd, a->weights);
   cmd->add_flag("--show-tokens", a->show_tokens, "Print prompt and generated token ids to stderr");
   cmd->callback([a] { run_generate(*a); });
 });

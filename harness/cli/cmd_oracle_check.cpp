@@ -14,6 +14,7 @@
 #include "eval/runner.h"
 #include "eval/symbolic_runner.h"
 #include "model/model_path.h"
+#include "reports/stats.h"
 
 namespace kvb::cli {
 namespace {
@@ -21,12 +22,13 @@ namespace {
 struct OracleCheckArgs {
   std::string model = "builtin:oracle", task, weights = "native";
   std::vector<std::string> params;
-  int length = 0, n = 0, threads = 0, prefill_chunk = 512, show = 0;
+  EngineOptions engine;
+  int length = 0, n = 0, show = 0;
   uint64_t seed = 0;
 };
 
 void run_oracle_check(const OracleCheckArgs& a) {
-  set_num_threads(a.threads);
+  set_num_threads(a.engine.threads);
   const TaskInfo& info = find_task(a.task);
   auto declares = [&](const std::string& key) {
     for (const auto& p : info.params)
@@ -58,7 +60,7 @@ void run_oracle_check(const OracleCheckArgs& a) {
   KVB_CHECK(!cases.empty(), "task {}: no cases", info.id);
   KVB_CHECK(!cases[0].input_ids.empty(), "task {}: cases are not symbolic (set form=symbolic)", info.id);
 
-  Transformer model(ck.config, ck.weights, RunnerOptions{a.prefill_chunk});
+  Transformer model(ck.config, ck.weights, a.engine);
   std::vector<double> scores;
   int hits = 0, targets = 0, exact = 0;
   int64_t tokens = 0;
@@ -74,12 +76,12 @@ void run_oracle_check(const OracleCheckArgs& a) {
     if (int(i) < a.show)
       fmt::print(stderr, "  answers: {} | prediction: {}\n", fmt::join(cases[i].answers, " / "), r.result.prediction);
   }
-  ScoreSummary s = summarize_scores(scores);
+  const reports::Interval ci = reports::bootstrap_mean_ci(scores);
   fmt::print("{} v{} symbolic{} | model {} | full attention | {} cases, {} tokens each (mean) | label accuracy {:.2f}% "
              "({}/{}) | cases all correct {}/{} | score {:.1f} (95% CI {:.1f}-{:.1f}) | {:.1f}s\n",
              info.id, info.version, a.params.empty() ? "" : " " + fmt::format("{}", fmt::join(a.params, " ")),
              ck.name(), cases.size(), tokens / int64_t(cases.size()),
-             targets ? 100.0 * hits / targets : 0.0, hits, targets, exact, cases.size(), s.mean, s.ci_low, s.ci_high,
+             targets ? 100.0 * hits / targets : 0.0, hits, targets, exact, cases.size(), reports::mean(scores), ci.lo, ci.hi,
              total.seconds());
 }
 
@@ -92,8 +94,8 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--length", a->length, "Tokens per case (the task's 'length', or mqar's 'seq_len')");
   cmd->add_option("--n", a->n, "Number of cases (the task's 'num_samples')");
   cmd->add_option("--seed", a->seed, "Task seed")->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "Threads (0 = all cores)");
-  add_engine_options(cmd, a->weights, a->prefill_chunk);
+  add_engine_options(cmd, a->engine);
+  add_weights_option(cmd, a->weights);
   cmd->add_option("--show", a->show, "Print the first N predictions next to their answers");
   cmd->callback([a] { run_oracle_check(*a); });
 });

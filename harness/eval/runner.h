@@ -10,8 +10,8 @@
 
 #include "eval/task.h"
 #include "kv/method.h"
-#include "model/generate.h"
-#include "model/transformer.h"
+#include "engine/generate.h"
+#include "engine/transformer.h"
 
 namespace kvb {
 
@@ -53,12 +53,5 @@ GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, 
 // they are meant for the built-in oracle model.
 CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method = {});
 
-struct ScoreSummary {
-  int n = 0;
-  double mean = 0.0;
-  double ci_low = 0.0, ci_high = 0.0;  // 95% percentile bootstrap over cases
-};
-// Deterministic (fixed-seed) bootstrap with `resamples` draws.
-ScoreSummary summarize_scores(const std::vector<double>& scores, int resamples = 2000);
 
 }  // namespace kvb

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/names.h"
 #include "eval/rouge.h"
 #include "eval/task.h"
 #include "model/unicode.h"

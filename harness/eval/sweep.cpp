@@ -1,14 +1,13 @@
-// The sweep loop, shards, progress and dry-run plans; see sweep.h. Crash safety comes from the
-// store: each case is one SQLite transaction, so a killed sweep loses at most the case in flight
-// and a rerun resumes after the last stored case (tests/test_sweep.cpp kills real sweeps).
+// The sweep: plan (the grid, its hashes and shards; shared with the dry run), execute (per model:
+// load, generate, run each case) and row mapping (eval/sweep_rows.h); see sweep.h. Crash safety
+// comes from the store: each case is one SQLite transaction, so a killed sweep loses at most the
+// case in flight and a rerun resumes after the last stored case (tests/test_sweep.cpp kills real sweeps).
 #include "eval/sweep.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
-#include <cstdio>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -17,9 +16,11 @@
 #include "core/log.h"
 #include "core/threads.h"
 #include "core/timer.h"
+#include "engine/transformer.h"
 #include "eval/runner.h"
+#include "eval/sweep_progress.h"
+#include "eval/sweep_rows.h"
 #include "model/checkpoint.h"
-#include "model/transformer.h"
 #include "store/provenance.h"
 
 namespace fs = std::filesystem;
@@ -84,103 +85,69 @@ void on_signal(int sig) {
   std::signal(sig, SIG_DFL);  // a second Ctrl-C ends the process at once
 }
 
-std::string format_duration(double s) {
-  if (!(s >= 0) || s > 1e9) return "?";
-  const int64_t t = int64_t(s + 0.5);
-  if (t < 60) return fmt::format("{}s", t);
-  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  return fmt::format("{}h{:02}m", t / 3600, t % 3600 / 60);
-}
-
-class Progress {
+// SIGINT / SIGTERM stop the sweep after the case in flight; the old handlers come back on exit.
+class InterruptScope {
  public:
-  Progress(bool quiet, double interval) : quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0), interval_(interval) {}
-  void set_total(int64_t total) { total_ = total; }
-  void set_current(std::string label) {
-    current_ = std::move(label);
-    draw(false);
+  InterruptScope() : old_int_(std::signal(SIGINT, on_signal)), old_term_(std::signal(SIGTERM, on_signal)) {
+    g_interrupted = 0;
   }
-  void case_done() {
-    ++done_;
-    draw(false);
+  ~InterruptScope() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
   }
-  void finish() {
-    if (quiet_) return;
-    if (tty_ && drawn_)
-      fmt::print(stderr, "\n");
-    else if (!tty_ && done_ > 0)
-      draw(true);
-  }
-  // A message on its own line (keeps the bar intact on a terminal).
-  void message(const std::string& m) {
-    if (quiet_) return;
-    if (tty_ && drawn_) fmt::print(stderr, "\r\033[K");
-    fmt::print(stderr, "{}\n", m);
-    if (tty_ && drawn_) draw(false);
-  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
 
  private:
-  void draw(bool force) {
-    if (quiet_) return;
-    const double t = clock_.seconds();
-    const double rate = t > 0 ? double(done_) / t * 60.0 : 0.0;  // cases per minute
-    const int64_t left = std::max<int64_t>(0, total_ - done_);
-    const std::string eta = done_ > 0 ? format_duration(double(left) / (rate / 60.0)) : "?";
-    if (tty_) {
-      const int width = 24;
-      const int filled = total_ > 0 ? int(double(width) * double(std::min(done_, total_)) / double(total_)) : 0;
-      std::string bar = std::string(size_t(filled), '#') + std::string(size_t(width - filled), '.');
-      std::string line =
-          fmt::format("[{}] {}/{} | {:.1f} cases/min | ETA {} | {}", bar, done_, total_, rate, eta, current_);
-      if (line.size() > 160) line = line.substr(0, 157) + "...";
-      fmt::print(stderr, "\r\033[K{}", line);
-      std::fflush(stderr);
-      drawn_ = true;
-    } else if (force || t - last_line_ >= interval_) {
-      last_line_ = t;
-      fmt::print(stderr, "progress: {}/{} cases | {:.1f} cases/min | ETA {} | {}\n", done_, total_, rate, eta,
-                 current_);
-      std::fflush(stderr);
-    }
-  }
-
-  bool quiet_, tty_;
-  double interval_;
-  Stopwatch clock_;
-  double last_line_ = 0.0;
-  int64_t total_ = 0, done_ = 0;
-  std::string current_;
-  bool drawn_ = false;
+  void (*old_int_)(int);
+  void (*old_term_)(int);
 };
 
-json decode_steps_json(const std::vector<double>& steps) {
-  json a = json::array();
-  for (double s : steps) a.push_back(s);
-  return a;
+// --- Plan: the grid with every configuration's identity (shared by run_sweep and plan_sweep).
+
+struct GridPlan {
+  std::vector<SweepCell> cells;
+  std::vector<std::string> model_hash;  // per SweepConfig::models entry
+  std::vector<nlohmann::json> canonical;  // per cell
+  std::vector<std::string> hash;          // per cell: the config hash
+};
+
+// Model files are hashed once per path (the store caches hashes by path + size + mtime).
+GridPlan plan_grid(const SweepConfig& config, ResultsStore* store) {
+  GridPlan g;
+  g.cells = expand_grid(config);
+  std::map<fs::path, std::string> by_path;
+  for (const SweepModel& m : config.models) {
+    auto it = by_path.find(m.path);
+    if (it == by_path.end()) {
+      Stopwatch sw;
+      it = by_path.emplace(m.path, store ? store->model_hash(m.path) : hash_model_files(m.path)).first;
+      if (sw.seconds() > 1.0) log_info("hashed {} in {:.1f}s", m.path.string(), sw.seconds());
+    }
+    g.model_hash.push_back(it->second);
+  }
+  for (const SweepCell& cell : g.cells) {
+    g.canonical.push_back(cell.canonical(g.model_hash[cell.model], config.models[cell.model], config.engine));
+    g.hash.push_back(config_hash(g.canonical.back()));
+  }
+  return g;
 }
 
-ConfigRecord config_record(const SweepCell& cell, const SweepModel& m, const std::string& model_hash,
-                           const json& canonical, const std::string& hash) {
-  ConfigRecord r;
-  r.hash = hash;
-  r.canonical_json = canonical.dump();
-  r.model_path = m.path.string();
-  r.model_name = m.path.filename().string();
-  r.model_hash = model_hash;
-  r.chat_template = m.chat_template;
-  r.weights = m.weights;
-  r.method = cell.method.id;
-  r.method_version = cell.method_version;
-  r.method_params = canonical["method"]["params"].dump();
-  r.compression_ratio = cell.method.compression_ratio;
-  r.token_budget = cell.method.token_budget;
-  r.mode = canonical["mode"].get<std::string>();
-  r.task = cell.task;
-  r.task_version = cell.task_version;
-  r.task_params = canonical["task"]["params"].dump();
-  r.length = cell.length;
-  r.seed = cell.seed;
-  return r;
+// Model entries that share one load (same file and weight mode), in order of first appearance.
+std::vector<std::vector<size_t>> model_groups(const SweepConfig& config) {
+  std::vector<std::vector<size_t>> groups;
+  std::vector<bool> placed(config.models.size(), false);
+  for (size_t first = 0; first < config.models.size(); ++first) {
+    if (placed[first]) continue;
+    groups.emplace_back();
+    for (size_t i = first; i < config.models.size(); ++i)
+      if (!placed[i] && config.models[i].path == config.models[first].path &&
+          config.models[i].weights == config.models[first].weights) {
+        groups.back().push_back(i);
+        placed[i] = true;
+      }
+  }
+  return groups;
 }
 
 // Whether a stored case is reused.
@@ -194,15 +161,223 @@ bool keep_stored(const std::map<std::string, StoredCase>& stored, const std::str
   return true;
 }
 
-constexpr const char* kWholeConfig = "*";  // case id of a row recording that a configuration could not start
+// --- Execute.
 
+struct LoadedModel {
+  std::optional<Checkpoint> ck;
+  std::unique_ptr<Tokenizer> tok;
+  std::optional<Transformer> model;
+  std::string error;  // the load failed: recorded for every configuration of the model
+};
+
+LoadedModel load_model(const SweepModel& m, const EngineOptions& engine) {
+  LoadedModel l;
+  try {
+    l.ck.emplace(load_checkpoint(m.path));
+    if (m.weights == "f32") l.ck->weights.dequantize_all();
+    l.tok = make_tokenizer(l.ck->tokenizer);
+    l.model.emplace(l.ck->config, l.ck->weights, engine);
+    // Warm-up (excluded from every timing): a short forward pass touches the weights once.
+    KVCache warm = l.model->make_cache();
+    std::vector<int32_t> ids(16, l.tok->bos_id() >= 0 ? l.tok->bos_id() : 1);
+    l.model->forward(ids, warm, LogitRows::Last);
+  } catch (const std::exception& e) {
+    l.error = fmt::format("loading {}: {}", m.path.string(), e.what());
+  }
+  return l;
+}
+
+// One configuration of a model group, its cases generated and assigned to shards.
 struct PreparedCell {
-  const SweepCell* cell = nullptr;
-  std::string hash;
+  size_t cell = 0;          // index into GridPlan::cells
   std::vector<Case> cases;
   std::vector<int> shard;   // per case
+  std::vector<std::string> case_hash;  // per case
+  std::map<std::string, StoredCase> stored;
   std::string error;        // the configuration could not start (cases not generated)
   bool skip_whole = false;  // a stored config-level error is kept (no --rerun-failed)
+};
+
+class SweepExecutor {
+ public:
+  SweepExecutor(const SweepConfig& config, const GridPlan& grid, ResultsStore& store, const SweepOptions& opt,
+                SweepSummary& sum)
+      : config_(config), grid_(grid), store_(store), opt_(opt), sum_(sum),
+        progress_(opt.quiet, opt.progress_interval_seconds), loads_(size_t(opt.shard.count), 0.0) {}
+
+  void run() {
+    set_num_threads(config_.engine.threads);
+    ctx_ = RowContext{sum_.run_id, config_.engine.backend, num_threads(), config_.engine.prefill_chunk};
+    estimate_totals();
+    try {
+      for (const std::vector<size_t>& group : model_groups(config_)) {
+        if (g_interrupted) break;
+        run_model_group(group);
+      }
+    } catch (...) {
+      progress_.finish();
+      throw;
+    }
+    progress_.finish();
+  }
+
+ private:
+  // Rough total for the progress line until each model's cases are generated.
+  void estimate_totals() {
+    auto counts = store_.stored_counts();
+    const int64_t n_shards = opt_.shard.count;
+    for (size_t c = 0; c < grid_.cells.size(); ++c) {
+      int64_t n = (grid_.cells[c].expected_cases + n_shards - 1) / n_shards;
+      auto it = counts.find(grid_.hash[c]);
+      if (!opt_.force && it != counts.end()) n -= std::min<int64_t>(n, it->second / n_shards);
+      estimate_by_model_[grid_.cells[c].model] += n;
+    }
+    progress_.set_total(total_estimate());
+  }
+  int64_t total_estimate() const {
+    int64_t t = 0;
+    for (const auto& [m, n] : estimate_by_model_) t += n;
+    return t;
+  }
+
+  void run_model_group(const std::vector<size_t>& group) {
+    std::vector<size_t> cells;
+    for (size_t c = 0; c < grid_.cells.size(); ++c)
+      if (std::find(group.begin(), group.end(), grid_.cells[c].model) != group.end()) cells.push_back(c);
+    if (cells.empty()) return;
+    const SweepModel& m0 = config_.models[group[0]];
+    progress_.set_current(fmt::format("loading {}", m0.path.filename().string()));
+    LoadedModel loaded = load_model(m0, config_.engine);
+    if (!loaded.error.empty()) progress_.message(fmt::format("configuration failed: {}", loaded.error));
+
+    std::vector<PreparedCell> prepared = prepare_cells(cells, loaded);
+    estimate_by_model_[group[0]] = count_to_run(prepared);
+    for (size_t g : group)
+      if (g != group[0]) estimate_by_model_[g] = 0;
+    progress_.set_total(total_estimate());
+    for (PreparedCell& p : prepared) {
+      if (g_interrupted) break;
+      execute_cell(p, loaded);
+    }
+  }
+
+  // Records each configuration, generates its cases (even for one kept as failed, so that the
+  // shard partition depends on the config alone, never on what a database holds) and partitions
+  // the group's cases across shards.
+  std::vector<PreparedCell> prepare_cells(const std::vector<size_t>& cells, const LoadedModel& loaded) {
+    std::vector<PreparedCell> prepared;
+    std::vector<WorkUnit> units;
+    std::vector<std::pair<size_t, size_t>> unit_of;  // (prepared index, case index)
+    for (size_t c : cells) {
+      const SweepCell& cell = grid_.cells[c];
+      const SweepModel& m = config_.models[cell.model];
+      PreparedCell p;
+      p.cell = c;
+      store_.put_config(config_record(cell, m, grid_.model_hash[cell.model], grid_.canonical[c], grid_.hash[c]));
+      p.skip_whole = store_.stored_cases(grid_.hash[c]).count(kWholeConfigCaseId) && !opt_.force && !opt_.rerun_failed;
+      if (p.skip_whole) sum_.already_stored += 1;
+      if (!loaded.error.empty()) {
+        p.error = loaded.error;
+      } else {
+        try {
+          TaskEnv env{loaded.tok.get(), resolve_chat_format(m.chat_template, loaded.ck->chat_template)};
+          p.cases = generate_cases(cell.task, cell.task_params, cell.seed, env);
+        } catch (const std::exception& e) {
+          p.error = fmt::format("generating the cases of {}: {}", cell.task, e.what());
+        }
+      }
+      for (size_t i = 0; i < p.cases.size(); ++i) {
+        p.case_hash.push_back(case_hash(p.cases[i]));
+        units.push_back(WorkUnit{grid_.hash[c], p.cases[i].id, expected_case_cost(p.cases[i])});
+        unit_of.emplace_back(prepared.size(), i);
+      }
+      prepared.push_back(std::move(p));
+    }
+    const std::vector<int> shard_of = assign_shards(units, loads_);
+    for (auto& p : prepared) p.shard.assign(p.cases.size(), 0);
+    for (size_t u = 0; u < units.size(); ++u) prepared[unit_of[u].first].shard[unit_of[u].second] = shard_of[u];
+    return prepared;
+  }
+
+  // Cases this invocation will run (for the progress total); loads what each configuration has stored.
+  int64_t count_to_run(std::vector<PreparedCell>& prepared) {
+    int64_t to_run = 0;
+    for (PreparedCell& p : prepared) {
+      if (p.skip_whole || !p.error.empty()) continue;
+      p.stored = store_.stored_cases(grid_.hash[p.cell]);
+      store_.plan_config(sum_.run_id, grid_.hash[p.cell], int64_t(p.cases.size()));
+      for (size_t i = 0; i < p.cases.size(); ++i)
+        if (p.shard[i] == opt_.shard.index && !keep_stored(p.stored, p.cases[i].id, p.case_hash[i], opt_)) ++to_run;
+    }
+    return to_run;
+  }
+
+  void execute_cell(const PreparedCell& p, LoadedModel& loaded) {
+    const SweepCell& cell = grid_.cells[p.cell];
+    const std::string& hash = grid_.hash[p.cell];
+    if (p.skip_whole) return;
+    if (!p.error.empty()) {  // the configuration could not start: one row for all its cases
+      store_.put_sample(config_error_row(hash, p.error, ctx_));
+      ++sum_.config_errors;
+      if (loaded.error.empty())
+        progress_.message(fmt::format("configuration failed: {}: {}", cell.label(config_), p.error));
+      return;
+    }
+    if (p.stored.count(kWholeConfigCaseId)) store_.delete_sample(hash, kWholeConfigCaseId);
+    progress_.set_current(cell.label(config_));
+    const SweepModel& m = config_.models[cell.model];
+    const TaskEnv env{loaded.tok.get(), resolve_chat_format(m.chat_template, loaded.ck->chat_template)};
+    for (size_t i = 0; i < p.cases.size() && !g_interrupted; ++i) {
+      if (p.shard[i] != opt_.shard.index) {
+        ++sum_.other_shards;
+        continue;
+      }
+      if (keep_stored(p.stored, p.cases[i].id, p.case_hash[i], opt_)) {
+        ++sum_.already_stored;
+        continue;
+      }
+      run_one_case(cell, hash, p.cases[i], p.case_hash[i], env, loaded);
+    }
+  }
+
+  void run_one_case(const SweepCell& cell, const std::string& hash, const Case& c, const std::string& c_hash,
+                    const TaskEnv& env, LoadedModel& loaded) {
+    SampleRecord r = case_row(hash, c, c_hash, ctx_);
+    reset_peak_rss();
+    loaded.model->reset_device_peak_memory();
+    r.device = loaded.model->device();
+    const int max_pos = loaded.ck->config.max_position;
+    if (max_pos > 0 && c.meta.target_length > max_pos) {
+      r.status = "skipped";
+      r.reason = fmt::format("target length {} exceeds the model's context window {}", c.meta.target_length, max_pos);
+    } else {
+      try {
+        const CaseResult cr = run_case(*loaded.model, c, env, cell.method);
+        fill_result(r, cr);
+        if (opt_.on_case_result) opt_.on_case_result(c, cr);
+      } catch (const std::exception& e) {
+        r.status = "error";
+        r.reason = e.what();
+        progress_.message(fmt::format("case failed: {} | {}: {}", cell.label(config_), c.id, e.what()));
+      }
+    }
+    r.peak_rss_bytes = peak_rss_bytes();
+    r.device_peak_bytes = int64_t(loaded.model->device_memory().peak_bytes);
+    store_.put_sample(r);
+    ++sum_.ran;
+    ++(r.status == "ok" ? sum_.ok : r.status == "error" ? sum_.errors : sum_.skipped);
+    progress_.case_done();
+  }
+
+  const SweepConfig& config_;
+  const GridPlan& grid_;
+  ResultsStore& store_;
+  const SweepOptions& opt_;
+  SweepSummary& sum_;
+  SweepProgress progress_;
+  RowContext ctx_;
+  std::vector<double> loads_;  // expected cost per shard, across model groups
+  std::map<size_t, int64_t> estimate_by_model_;
 };
 
 }  // namespace
@@ -210,261 +385,27 @@ struct PreparedCell {
 SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const SweepOptions& opt) {
   SweepSummary sum;
   Stopwatch total_clock;
-  const std::vector<SweepCell> cells = expand_grid(config);
-  sum.configs = int64_t(cells.size());
   // A backend that cannot start here fails the whole sweep before anything is recorded.
-  {
-    const std::string why = backend_unavailable_reason(config.engine.backend);
-    KVB_CHECK(why.empty(), "engine.backend: {}", why);
-  }
+  const std::string why = backend_unavailable_reason(config.engine.backend);
+  KVB_CHECK(why.empty(), "engine.backend: {}", why);
+  const GridPlan grid = plan_grid(config, &store);
+  sum.configs = int64_t(grid.cells.size());
 
-  json run_info = {{"command", opt.command},
-                   {"argv", opt.argv},
-                   {"sweep_config", config.json},
-                   {"shard", opt.shard.count > 1 ? opt.shard.str() : std::string()}};
+  const json run_info = {{"command", opt.command},
+                         {"argv", opt.argv},
+                         {"sweep_config", config.json},
+                         {"shard", opt.shard.count > 1 ? opt.shard.str() : std::string()}};
   sum.run_id = store.begin_run(run_info);
-  g_interrupted = 0;
-  auto old_int = std::signal(SIGINT, on_signal);
-  auto old_term = std::signal(SIGTERM, on_signal);
-
-  Progress progress(opt.quiet, opt.progress_interval_seconds);
-  set_num_threads(config.engine.threads);
-  const int threads = num_threads();
-
-  // Model hashes first (cached in the store by path + size + mtime).
-  std::vector<std::string> model_hash(config.models.size());
-  for (size_t i = 0; i < config.models.size(); ++i) {
-    if (i > 0 && config.models[i].path == config.models[i - 1].path) {
-      model_hash[i] = model_hash[i - 1];
-      continue;
-    }
-    Stopwatch sw;
-    model_hash[i] = store.model_hash(config.models[i].path);
-    if (sw.seconds() > 1.0) log_info("hashed {} in {:.1f}s", config.models[i].path.string(), sw.seconds());
-  }
-
-  // Rough total for the progress line until each model's cases are generated.
-  std::map<size_t, int64_t> estimate_by_model;
-  {
-    auto counts = store.stored_counts();
-    for (const auto& cell : cells) {
-      const std::string h = config_hash(cell.canonical(model_hash[cell.model], config.models[cell.model], config.engine));
-      int64_t n = (cell.expected_cases + opt.shard.count - 1) / opt.shard.count;
-      if (!opt.force) n -= std::min<int64_t>(n, counts.count(h) ? counts[h] / opt.shard.count : 0);
-      estimate_by_model[cell.model] += n;
-    }
-  }
-  auto total_now = [&] {
-    int64_t t = 0;
-    for (auto& [m, n] : estimate_by_model) t += n;
-    return t;
-  };
-  progress.set_total(total_now());
-
-  std::vector<double> loads(size_t(opt.shard.count), 0.0);
-  std::vector<bool> model_done(config.models.size(), false);
+  InterruptScope interrupts;
   try {
-    for (size_t first = 0; first < config.models.size() && !g_interrupted; ++first) {
-      if (model_done[first]) continue;
-      // Every model entry with the same file and weight mode shares one load.
-      std::vector<size_t> group;
-      for (size_t i = first; i < config.models.size(); ++i)
-        if (!model_done[i] && config.models[i].path == config.models[first].path &&
-            config.models[i].weights == config.models[first].weights) {
-          group.push_back(i);
-          model_done[i] = true;
-        }
-      std::vector<const SweepCell*> group_cells;
-      for (const auto& c : cells)
-        if (std::find(group.begin(), group.end(), c.model) != group.end()) group_cells.push_back(&c);
-      if (group_cells.empty()) continue;
-
-      // Load (errors are recorded per configuration and the sweep goes on).
-      const SweepModel& m0 = config.models[first];
-      std::string load_error;
-      std::optional<Checkpoint> ck;
-      std::unique_ptr<Tokenizer> tok;
-      std::optional<Transformer> model;
-      progress.set_current(fmt::format("loading {}", m0.path.filename().string()));
-      try {
-        ck.emplace(load_checkpoint(m0.path));
-        if (m0.weights == "f32") ck->weights.dequantize_all();
-        tok = make_tokenizer(ck->tokenizer);
-        model.emplace(ck->config, ck->weights,
-                      RunnerOptions{config.engine.prefill_chunk, config.engine.backend, config.engine.device_dtype,
-                                    config.engine.matmul});
-        // Warm-up (excluded from every timing): a short forward pass touches the weights once.
-        KVCache warm = model->make_cache();
-        std::vector<int32_t> ids(16, tok->bos_id() >= 0 ? tok->bos_id() : 1);
-        model->forward(ids, warm, LogitRows::Last);
-      } catch (const std::exception& e) {
-        load_error = fmt::format("loading {}: {}", m0.path.string(), e.what());
-        progress.message(fmt::format("configuration failed: {}", load_error));
-      }
-
-      // Generate every configuration's cases, then partition them across shards.
-      std::vector<PreparedCell> prepared;
-      std::vector<WorkUnit> units;
-      std::vector<std::pair<size_t, size_t>> unit_of;  // (prepared index, case index)
-      for (const SweepCell* cell : group_cells) {
-        const SweepModel& m = config.models[cell->model];
-        const json canonical = cell->canonical(model_hash[cell->model], m, config.engine);
-        PreparedCell p;
-        p.cell = cell;
-        p.hash = config_hash(canonical);
-        store.put_config(config_record(*cell, m, model_hash[cell->model], canonical, p.hash));
-        // Cases are generated even for a configuration kept as failed, so that the shard partition
-        // depends on the config alone, never on what a database holds.
-        p.skip_whole = store.stored_cases(p.hash).count(kWholeConfig) && !opt.force && !opt.rerun_failed;
-        if (p.skip_whole) sum.already_stored += 1;
-        if (!load_error.empty()) {
-          p.error = load_error;
-        } else {
-          try {
-            TaskEnv env{tok.get(), resolve_chat_format(m.chat_template, ck->chat_template)};
-            p.cases = generate_cases(cell->task, cell->task_params, cell->seed, env);
-          } catch (const std::exception& e) {
-            p.error = fmt::format("generating the cases of {}: {}", cell->task, e.what());
-          }
-        }
-        for (size_t i = 0; i < p.cases.size(); ++i) {
-          units.push_back(WorkUnit{p.hash, p.cases[i].id, expected_case_cost(p.cases[i])});
-          unit_of.emplace_back(prepared.size(), i);
-        }
-        prepared.push_back(std::move(p));
-      }
-      std::vector<int> shard_of = assign_shards(units, loads);
-      for (auto& p : prepared) p.shard.assign(p.cases.size(), 0);
-      for (size_t u = 0; u < units.size(); ++u) prepared[unit_of[u].first].shard[unit_of[u].second] = shard_of[u];
-
-      // What this invocation will run, for the progress total.
-      int64_t to_run = 0;
-      std::vector<std::map<std::string, StoredCase>> stored_of(prepared.size());
-      for (size_t pi = 0; pi < prepared.size(); ++pi) {
-        auto& p = prepared[pi];
-        if (p.skip_whole || !p.error.empty()) continue;
-        stored_of[pi] = store.stored_cases(p.hash);
-        store.plan_config(sum.run_id, p.hash, int64_t(p.cases.size()));
-        for (size_t i = 0; i < p.cases.size(); ++i)
-          if (p.shard[i] == opt.shard.index &&
-              !keep_stored(stored_of[pi], p.cases[i].id, fnv1a64_hex(case_to_json(p.cases[i]).dump()), opt))
-            ++to_run;
-      }
-      estimate_by_model[first] = to_run;
-      for (size_t g : group)
-        if (g != first) estimate_by_model[g] = 0;
-      progress.set_total(total_now());
-
-      for (size_t pi = 0; pi < prepared.size() && !g_interrupted; ++pi) {
-        auto& p = prepared[pi];
-        const SweepCell& cell = *p.cell;
-        const SweepModel& m = config.models[cell.model];
-        if (p.skip_whole) continue;
-        if (!p.error.empty()) {
-          // The configuration could not start: one row for all its cases.
-          SampleRecord r;
-          r.config_hash = p.hash;
-          r.case_id = kWholeConfig;
-          r.run_id = sum.run_id;
-          r.status = "error";
-          r.reason = p.error;
-          r.backend = config.engine.backend;
-          r.threads = threads;
-          r.prefill_chunk = config.engine.prefill_chunk;
-          store.put_sample(r);
-          ++sum.config_errors;
-          if (load_error.empty())
-            progress.message(fmt::format("configuration failed: {}: {}", cell.label(config), p.error));
-          continue;
-        }
-        if (stored_of[pi].count(kWholeConfig)) store.delete_sample(p.hash, kWholeConfig);
-        progress.set_current(cell.label(config));
-        const TaskEnv env{tok.get(), resolve_chat_format(m.chat_template, ck->chat_template)};
-        for (size_t i = 0; i < p.cases.size() && !g_interrupted; ++i) {
-          const Case& c = p.cases[i];
-          if (p.shard[i] != opt.shard.index) {
-            ++sum.other_shards;
-            continue;
-          }
-          const std::string case_hash = fnv1a64_hex(case_to_json(c).dump());
-          if (keep_stored(stored_of[pi], c.id, case_hash, opt)) {
-            ++sum.already_stored;
-            continue;
-          }
-          SampleRecord r;
-          r.config_hash = p.hash;
-          r.case_id = c.id;
-          r.case_hash = case_hash;
-          r.run_id = sum.run_id;
-          r.answers = json(c.answers).dump();
-          r.scorer = c.scorer;
-          r.backend = config.engine.backend;
-          r.threads = threads;
-          r.prefill_chunk = config.engine.prefill_chunk;
-          r.case_meta = json{{"depths", c.meta.depths},
-                             {"target_length", c.meta.target_length},
-                             {"token_length", c.meta.token_length}}
-                            .dump();
-          reset_peak_rss();
-          model->reset_device_peak_memory();
-          r.device = model->device();
-          const int max_pos = ck->config.max_position;
-          if (max_pos > 0 && c.meta.target_length > max_pos) {
-            r.status = "skipped";
-            r.reason =
-                fmt::format("target length {} exceeds the model's context window {}", c.meta.target_length, max_pos);
-          } else {
-            try {
-              CaseResult cr = run_case(*model, c, env, cell.method);
-              r.status = "ok";
-              r.prediction = cr.prediction;
-              r.score = cr.score;
-              r.prompt_tokens = cr.prompt_tokens;
-              r.generated_tokens = cr.generated_tokens;
-              r.context_tokens = cr.context_tokens;
-              r.kept_tokens = cr.kept_tokens;
-              r.prefill_seconds = cr.prefill_seconds;
-              r.method_seconds = cr.method_seconds;
-              r.decode_seconds = cr.decode_seconds;
-              r.decode_p50_seconds = percentile(cr.decode_step_seconds, 50);
-              r.decode_p95_seconds = percentile(cr.decode_step_seconds, 95);
-              r.decode_step_seconds = decode_steps_json(cr.decode_step_seconds).dump();
-              r.kv_resident_bytes = int64_t(cr.kv_resident_bytes);
-              r.kv_nominal_bytes = int64_t(cr.kv_nominal_bytes);
-              r.kv_peak_bytes = int64_t(cr.kv_peak_bytes);
-            } catch (const std::exception& e) {
-              r.status = "error";
-              r.reason = e.what();
-              progress.message(fmt::format("case failed: {} | {}: {}", cell.label(config), c.id, e.what()));
-            }
-          }
-          r.peak_rss_bytes = peak_rss_bytes();
-          r.device_peak_bytes = int64_t(model->device_memory().peak_bytes);
-          store.put_sample(r);
-          ++sum.ran;
-          if (r.status == "ok")
-            ++sum.ok;
-          else if (r.status == "error")
-            ++sum.errors;
-          else
-            ++sum.skipped;
-          progress.case_done();
-        }
-      }
-    }
+    SweepExecutor(config, grid, store, opt, sum).run();
   } catch (...) {
-    progress.finish();
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
     try {
       store.end_run(sum.run_id, "failed");
     } catch (...) {
     }
     throw;
   }
-  progress.finish();
-  std::signal(SIGINT, old_int);
-  std::signal(SIGTERM, old_term);
   sum.interrupted = g_interrupted != 0;
   sum.seconds = total_clock.seconds();
   store.end_run(sum.run_id, sum.interrupted ? "interrupted" : "finished");
@@ -473,25 +414,22 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
 
 SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard& shard) {
   SweepPlan plan;
-  const std::vector<SweepCell> cells = expand_grid(config);
-  plan.configs = int64_t(cells.size());
+  const GridPlan grid = plan_grid(config, store);
+  plan.configs = int64_t(grid.cells.size());
   std::map<std::string, int64_t> counts;
   if (store) counts = store->stored_counts();
-  std::vector<std::string> hashes(config.models.size());
-  for (size_t i = 0; i < config.models.size(); ++i)
-    hashes[i] = store ? store->model_hash(config.models[i].path) : hash_model_files(config.models[i].path);
   bool all_history = true;
-  for (const auto& cell : cells) {
+  for (size_t c = 0; c < grid.cells.size(); ++c) {
+    const SweepCell& cell = grid.cells[c];
     plan.cases += cell.expected_cases;
     if (cell.expected_cases == 0) ++plan.uncounted_configs;
-    const std::string h = config_hash(cell.canonical(hashes[cell.model], config.models[cell.model], config.engine));
-    const int64_t stored = counts.count(h) ? std::min(counts[h], cell.expected_cases) : 0;
+    const int64_t stored = counts.count(grid.hash[c]) ? std::min(counts[grid.hash[c]], cell.expected_cases) : 0;
     plan.stored += stored;
     const int64_t mine = (cell.expected_cases - stored + shard.count - 1) / shard.count;
     plan.shard_cases += mine;
     // Seconds per prompt token: this model's history in the store, else a rough CPU figure that
     // scales with the checkpoint's size (calibrated on SmolLM2-135M Q4_1, 2 threads).
-    std::optional<double> spt = store ? store->seconds_per_token(hashes[cell.model]) : std::nullopt;
+    std::optional<double> spt = store ? store->seconds_per_token(grid.model_hash[cell.model]) : std::nullopt;
     if (!spt) {
       all_history = false;
       const double gb = double(file_stamp(config.models[cell.model].path).size) / 1e9;
@@ -500,7 +438,7 @@ SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard
     const double tokens = cell.expected_tokens;
     plan.estimated_seconds += double(mine) * *spt * tokens * (1.0 + tokens / 32768.0);
   }
-  plan.estimate_from_history = all_history && !cells.empty();
+  plan.estimate_from_history = all_history && !grid.cells.empty();
   return plan;
 }
 

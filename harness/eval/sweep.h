@@ -4,9 +4,11 @@
 // deterministic cost-balanced part. `kvbench sweep|run`; tests/test_sweep.cpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "eval/runner.h"
 #include "eval/sweep_config.h"
 #include "eval/task.h"
 #include "store/results_store.h"
@@ -44,6 +46,9 @@ struct SweepOptions {
   std::string command = "sweep";
   std::vector<std::string> argv;
   double progress_interval_seconds = 15.0;  // plain lines when stderr is not a terminal
+  // Called after each case that ran to a result (status ok), before the next one starts: `kvbench
+  // eval` shows predictions and keeps the secondary scores this way.
+  std::function<void(const Case&, const CaseResult&)> on_case_result;
 };
 
 struct SweepSummary {

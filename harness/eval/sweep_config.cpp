@@ -16,6 +16,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/hash.h"
+#include "core/names.h"
 #include "eval/task.h"
 #include "model/chat_template.h"
 #include "model/model_path.h"
@@ -563,7 +565,7 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
   return out;
 }
 
-json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, const EngineSettings& engine) const {
+json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, const EngineOptions& engine) const {
   json task_params = json::object();
   for (const auto& [k, v] : this->task_params.values())
     if (k != "num_samples") task_params[k] = v;  // the first n cases of a cell are the same for any n

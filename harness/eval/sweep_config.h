@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/forward_backend.h"
 #include "core/params.h"
 #include "kv/method.h"
 
@@ -36,13 +37,6 @@ struct SweepTask {
   Params params;  // one combination of the config's parameter lists
 };
 
-struct EngineSettings {
-  int threads = 0;  // 0: all cores
-  std::string backend = "cpu";        // cpu | cuda
-  std::string device_dtype = "bf16";  // cuda: GEMM input type of the weights (bf16, f16, f32)
-  std::string matmul = "f32";         // cpu: projections in f32 or int8 (changes results: hashed)
-  int prefill_chunk = 512;
-};
 
 // A validated sweep: every axis expanded to its values.
 struct SweepConfig {
@@ -57,7 +51,7 @@ struct SweepConfig {
   std::vector<uint64_t> seeds;
   std::vector<bool> query_aware;  // modes
   int cases = 0;                  // cases per cell (sets num_samples); 0: the task's default
-  EngineSettings engine;
+  EngineOptions engine;
 };
 
 // One configuration of the grid (a cell): what decides the results of its cases.
@@ -77,7 +71,7 @@ struct SweepCell {
   // A backend other than the CPU reference (and its weight type) is part of the identity: its
   // numbers are other measurements. CPU configurations keep the hashes they always had.
   nlohmann::json canonical(const std::string& model_hash, const SweepModel& m,
-                           const EngineSettings& engine = {}) const;
+                           const EngineOptions& engine = {}) const;
   std::string label(const SweepConfig& c) const;  // short, for progress lines
 };
 

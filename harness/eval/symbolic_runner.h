@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "eval/task.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 
 namespace kvb {
 

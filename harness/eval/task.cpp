@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/names.h"
 
 namespace kvb {
 namespace {
@@ -21,28 +22,6 @@ std::map<std::string, TaskInfo, std::less<>>& registry() {
 }
 
 }  // namespace
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = SIZE_MAX;
-  for (const auto& c : candidates) {
-    size_t d = edit_distance(name, c);
-    if (d < best_d) best_d = d, best = c;
-  }
-  return best;
-}
 
 void register_task(TaskInfo info) {
   KVB_CHECK(!info.id.empty() && info.generate, "task registration without an id or a generator");

@@ -106,10 +106,6 @@ struct TaskRegistration {
   explicit TaskRegistration(TaskInfo info) { register_task(std::move(info)); }
 };
 
-// Levenshtein distance, and the candidate nearest to `name` ("" when there are none).
-size_t edit_distance(std::string_view a, std::string_view b);
-std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates);
-
 }  // namespace kvb
 
 // KVB_REGISTER_TASK(niah_single, version, "description", "scorer", {{"param", "default", "doc"}, ...}, fn)

@@ -13,20 +13,59 @@
 
 namespace kvb {
 
-struct HeadCache {
-  // Entries [0, quantized.n) live packed in `quantized` (KIVI codec); keys / values hold the rest.
-  KiviBlock quantized;
-  std::vector<float> keys;         // [T - quantized.n, D] post-RoPE
-  std::vector<float> values;       // [T - quantized.n, D]
-  std::vector<int32_t> positions;  // [T] original position of each cached token
-  std::vector<int32_t> zeroed_key_channels;  // key channels a method pruned (think), ascending
+// One (layer, KV head) of the cache. Read-only outside KVCache: a method sees every entry through
+// KVCache::rows (dense fp32, dequantized when KIVI-encoded), never the storage itself, so it cannot
+// index packed or dropped rows by accident.
+class HeadCache {
+ public:
+  int64_t size() const { return int64_t(positions_.size()); }
+  bool is_quantized() const { return quantized_.n > 0; }
+  // Entries [0, n_quantized()) live packed in quantized() (KIVI codec); the rest in fp32.
+  int64_t n_quantized() const { return quantized_.n; }
+  const KiviBlock& quantized() const { return quantized_; }
+  // The fp32 rows: entries [n_quantized(), size()), [size() - n_quantized(), D] post-RoPE. Only the
+  // attention kernels and the device mirror read these; methods use KVCache::rows.
+  const std::vector<float>& fp_keys() const { return keys_; }
+  const std::vector<float>& fp_values() const { return values_; }
+  const std::vector<int32_t>& positions() const { return positions_; }  // [T] original positions
   // [T] added to each entry's attention logit (razor_attention's compensation entry stands for n
   // dropped tokens: log n); empty = all zero.
-  std::vector<float> logit_bias;
-  int64_t size() const { return int64_t(positions.size()); }
-  bool is_quantized() const { return quantized.n > 0; }
+  const std::vector<float>& logit_bias() const { return logit_bias_; }
+  // Key channels a method pruned (think), ascending.
+  const std::vector<int32_t>& zeroed_key_channels() const { return zeroed_key_channels_; }
   // The key channels still carrying data: every channel but the zeroed ones.
   std::vector<int32_t> key_channels(int head_dim) const;
+
+ private:
+  friend class KVCache;
+  KiviBlock quantized_;
+  std::vector<float> keys_;         // [T - quantized_.n, D] post-RoPE
+  std::vector<float> values_;       // [T - quantized_.n, D]
+  std::vector<int32_t> positions_;  // [T]
+  std::vector<int32_t> zeroed_key_channels_;
+  std::vector<float> logit_bias_;   // [T] or empty
+};
+
+// Every entry of one head as dense fp32 rows: a view of the head's storage, or (KIVI) a dequantized
+// copy it owns. Valid while the cache is not changed.
+class HeadRows {
+ public:
+  HeadRows(HeadRows&&) noexcept = default;
+  HeadRows(const HeadRows&) = delete;
+  HeadRows& operator=(const HeadRows&) = delete;
+  int64_t size() const { return n_; }
+  const float* keys() const { return keys_; }      // [T, D]
+  const float* values() const { return values_; }  // [T, D]
+  const float* key(int64_t j) const { return keys_ + j * dim_; }
+  const float* value(int64_t j) const { return values_ + j * dim_; }
+
+ private:
+  friend class KVCache;
+  HeadRows() = default;
+  int64_t n_ = 0, dim_ = 0;
+  const float* keys_ = nullptr;
+  const float* values_ = nullptr;
+  std::vector<float> kbuf_, vbuf_;  // the dequantized copy (KIVI), else empty
 };
 
 // A copy of the cache kept elsewhere that must follow its changes: the CUDA backend's device cache
@@ -51,7 +90,6 @@ class KVCache {
   int32_t next_position() const { return next_position_; }
   void advance(int32_t n_tokens) { next_position_ += n_tokens; }
 
-  HeadCache& head(int layer, int kv_head) { return heads_[size_t(layer) * n_kv_heads_ + kv_head]; }
   const HeadCache& head(int layer, int kv_head) const { return heads_[size_t(layer) * n_kv_heads_ + kv_head]; }
 
   // Appends n tokens to one head: k, v are [n, D] with row stride `stride` floats.
@@ -77,6 +115,8 @@ class KVCache {
     const float* values;
   };
   DenseRows dense_rows(int layer, int kv_head, std::vector<float>& kbuf, std::vector<float>& vbuf) const;
+  // The same as an object that owns its copy: what methods read (scorers, selectors, compensation).
+  HeadRows rows(int layer, int kv_head) const;
   // Reserves room for `n_tokens` per head (avoids reallocation during a long prefill).
   void reserve(int64_t n_tokens);
   // Reserves room for `n_tokens` more per head than each head holds now.
@@ -112,6 +152,7 @@ class KVCache {
     MirrorSlot& operator=(MirrorSlot&&) noexcept = default;
     KVCacheMirror* get() const { return ptr.get(); }
   } mirror_;
+  HeadCache& mutable_head(int layer, int kv_head) { return heads_[size_t(layer) * n_kv_heads_ + kv_head]; }
   void quantize_old_entries(HeadCache& h);
   void layer_changed(int layer) {
     if (mirror_.get()) mirror_.get()->on_layer_changed(layer);

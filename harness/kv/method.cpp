@@ -10,7 +10,7 @@
 #include <map>
 
 #include "core/error.h"
-#include "eval/task.h"  // nearest_name
+#include "core/names.h"
 
 namespace kvb {
 namespace {
@@ -109,6 +109,9 @@ class CompositeMethod final : public Method {
   KeepSets on_decode_step(const LayerView& v, int64_t step) override { return hooks()->on_decode_step(v, step); }
   bool has_selector() const override { return selector() != nullptr; }
   ReadSets select(int layer, const float* q, const KVCache& cache) override { return selector()->select(layer, q, cache); }
+  bool has_codec() const override {
+    return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->has_codec(); });
+  }
   void encode(KVCache& cache) override {
     for (const auto& p : parts_) p->encode(cache);
   }
@@ -126,6 +129,13 @@ class CompositeMethod final : public Method {
   }
   std::vector<std::unique_ptr<Method>> parts_;
 };
+
+// "a+b" from its parts.
+std::string ctx_id(const std::vector<const MethodInfo*>& parts) {
+  std::string id;
+  for (const MethodInfo* p : parts) id += (id.empty() ? "" : "+") + p->id;
+  return id;
+}
 
 std::vector<std::string> split_plus(std::string_view id) {
   std::vector<std::string> parts;
@@ -177,6 +187,16 @@ const MethodInfo& composite_info(std::string_view id) {
       }
       made.push_back(p->make(sub));
     }
+    // A codec packs entries for good (kivi_codec.h); decode-time eviction would have to drop them.
+    std::string evicting, codec;
+    for (size_t i = 0; i < made.size(); ++i) {
+      if (made[i]->decode_hooks() && evicting.empty()) evicting = parts[i]->id;
+      if (made[i]->has_codec() && codec.empty()) codec = parts[i]->id;
+    }
+    KVB_CHECK(evicting.empty() || codec.empty(),
+              "method '{}': '{}' evicts entries during decoding, but '{}' packs older entries with a codec and "
+              "packed entries cannot be evicted; combine the codec with a prefill-time method", ctx_id(parts),
+              evicting, codec);
     return std::make_unique<CompositeMethod>(std::move(made));
   };
   return composites.emplace(std::string(id), std::move(info)).first->second;

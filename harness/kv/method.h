@@ -97,6 +97,7 @@ class Method {
   virtual ReadSets select(int layer, const float* q, const KVCache& cache) { return {}; }
 
   // Codec: called once after compression; may re-encode the cache (kivi).
+  virtual bool has_codec() const { return false; }
   virtual void encode(KVCache& cache) {}
 };
 

@@ -17,7 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "datasets/random.h"
+#include "core/hash.h"
+#include "core/random.h"
 #include "model/simplex.h"
 
 namespace fs = std::filesystem;
@@ -118,7 +119,7 @@ void check_options(const OracleOptions& o) {
   parse_heads(o);
 }
 
-// The engine's float32 RoPE frequencies (cpu::rope_inv_freq), as doubles.
+// The engine's float32 RoPE frequencies (rope_inv_freq), as doubles.
 std::vector<double> rope_thetas() {
   std::vector<double> t(kPairs);
   for (int i = 0; i < kPairs; ++i)
@@ -473,12 +474,6 @@ void write_file(const fs::path& p, const std::string& bytes) {
   f.write(bytes.data(), std::streamsize(bytes.size()));
   f.close();
   KVB_CHECK(f.good(), "{}: write failed", p.string());
-}
-
-std::string fnv1a64_hex(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return fmt::format("{:016x}", h);
 }
 
 }  // namespace

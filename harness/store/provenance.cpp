@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "kvb_git_commit.h"
 
 #ifndef KVB_BUILD_TYPE
@@ -145,21 +146,13 @@ MachineInfo machine_info() {
 }
 
 namespace {
-constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
-uint64_t fnv1a(uint64_t h, const unsigned char* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= kFnvPrime;
-  }
-  return h;
-}
 uint64_t fnv1a_file(uint64_t h, const fs::path& path) {
   std::ifstream f(path, std::ios::binary);
   KVB_CHECK(f.good(), "{}: cannot read to hash it", path.string());
   std::vector<char> buf(size_t(1) << 20);
   while (f) {
     f.read(buf.data(), std::streamsize(buf.size()));
-    h = fnv1a(h, reinterpret_cast<const unsigned char*>(buf.data()), size_t(f.gcount()));
+    h = fnv1a64(reinterpret_cast<const unsigned char*>(buf.data()), size_t(f.gcount()), h);
   }
   KVB_CHECK(f.eof(), "{}: read error while hashing", path.string());
   return h;
@@ -175,19 +168,15 @@ std::vector<fs::path> model_files(const fs::path& path) {
 }
 }  // namespace
 
-std::string fnv1a64_hex(std::string_view bytes) {
-  return fmt::format("{:016x}", fnv1a(kFnvOffset, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
-}
-
 std::string hash_model_files(const fs::path& path) {
   std::error_code ec;
   KVB_CHECK(fs::exists(path, ec), "{}: model file not found", path.string());
-  uint64_t h = kFnvOffset;
+  uint64_t h = kFnv1a64Offset;
   const bool dir = fs::is_directory(path, ec);
   for (const auto& f : model_files(path)) {
     if (dir) {
       std::string name = f.filename().string();
-      h = fnv1a(h, reinterpret_cast<const unsigned char*>(name.data()), name.size() + 0);
+      h = fnv1a64(name, h);
     }
     h = fnv1a_file(h, f);
   }

@@ -32,8 +32,6 @@ struct MachineInfo {
 };
 MachineInfo machine_info();
 
-// FNV-1a 64 of bytes, as 16 hex digits (config hashes, case hashes).
-std::string fnv1a64_hex(std::string_view bytes);
 // Hash of a model's bytes: a .gguf file, or every regular file of a Hugging Face directory (sorted
 // names, each name hashed with its bytes). "fnv1a64:<16 hex>".
 std::string hash_model_files(const std::filesystem::path& path);

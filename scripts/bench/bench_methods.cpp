@@ -6,7 +6,7 @@
 
 #include <cstddef>
 
-#include "datasets/random.h"
+#include "core/random.h"
 #include "kv/method.h"
 
 namespace kvb {

@@ -95,8 +95,8 @@ size_t layer_read_bytes(const KVCache& c) {
   size_t b = 0;
   for (int g = 0; g < kHkv; ++g) {
     const HeadCache& h = c.head(0, g);
-    b += (h.keys.size() + h.values.size() + h.logit_bias.size()) * sizeof(float);
-    const KiviBlock& q = h.quantized;
+    b += (h.fp_keys().size() + h.fp_values().size() + h.logit_bias().size()) * sizeof(float);
+    const KiviBlock& q = h.quantized();
     b += q.k_codes.size() + q.v_codes.size() +
          (q.k_scale.size() + q.k_min.size() + q.v_scale.size() + q.v_min.size()) * sizeof(float);
   }

@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "kv/kv_cache.h"
 #include "model/config.h"
+#include "model/rope.h"
 #include "model/weight_matrix.h"
 
 namespace kvb::cpu {
@@ -72,14 +73,6 @@ inline float exp_nonpositive(float x) {
 
 // y[n, dim] = x / rms(x) * w, rows of length dim with row stride `stride` (in and out).
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, int64_t stride, float eps);
-
-// RoPE inverse frequencies [D/2] for a config (theta, linear or llama3 scaling, GGUF freq factors).
-std::vector<float> rope_inv_freq(const ModelConfig& c);
-
-// Rotates x[n, H, D] in place (row stride `stride` floats between tokens) at positions pos[n].
-// neox: rotate (x[i], x[i + D/2]); otherwise rotate adjacent pairs (x[2i], x[2i+1]).
-void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t stride, const int32_t* pos,
-          const std::vector<float>& inv_freq, bool neox);
 
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(const float* gate, const float* up, float* out, int64_t n);

@@ -129,7 +129,7 @@ DeviceWeight vector_weight(const Tensor& t) {
 
 class CudaForward final : public ForwardBackend {
  public:
-  CudaForward(const ModelConfig& c, const ModelWeights& w, const RunnerOptions& o)
+  CudaForward(const ModelConfig& c, const ModelWeights& w, const EngineOptions& o)
       : c_(c), options_(o), dtype_(parse_dtype(o.device_dtype)) {
     device_ = describe_first_device();
     embedding_ = upload_weight(w.tok_embd, WeightType::F32);  // exact rows, as the CPU dequantizes them
@@ -153,7 +153,7 @@ class CudaForward final : public ForwardBackend {
       d.w_down = upload_weight(lw.w_down, dtype_);
       layers_.push_back(std::move(d));
     }
-    const std::vector<float> inv_freq = cpu::rope_inv_freq(c);
+    const std::vector<float> inv_freq = rope_inv_freq(c);
     inv_freq_ = to_device(inv_freq.data(), inv_freq.size(), "RoPE inverse frequencies");
     KVB_CUDA_CHECK(cudaDeviceSynchronize());
   }
@@ -320,7 +320,7 @@ class CudaForward final : public ForwardBackend {
   }
 
   const ModelConfig& c_;
-  RunnerOptions options_;
+  EngineOptions options_;
   WeightType dtype_;
   std::string device_;
   DeviceWeight embedding_, lm_head_, output_norm_;
@@ -352,7 +352,7 @@ void register_backend() {
     };
     register_forward_backend(
         "cuda",
-        [unavailable](const ModelConfig& c, const ModelWeights& w, const RunnerOptions& o) {
+        [unavailable](const ModelConfig& c, const ModelWeights& w, const EngineOptions& o) {
           const std::string why = unavailable();
           KVB_CHECK(why.empty(), "{}", why);
           return std::unique_ptr<ForwardBackend>(std::make_unique<CudaForward>(c, w, o));

@@ -12,11 +12,11 @@
 #include <memory>
 #include <string>
 
-#include "model/transformer.h"
+#include "backends/forward_backend.h"
 
 namespace kvb::cuda {
 
-// Registers the "cuda" forward backend (RunnerOptions::backend). Creating it fails with a clear
+// Registers the "cuda" forward backend (EngineOptions::backend). Creating it fails with a clear
 // error when no CUDA device is usable. Idempotent.
 void register_backend();
 

@@ -58,14 +58,14 @@ void DeviceKVCache::set_layer(int dst_layer, const KVCache& cache, int src_layer
   for (int g = 0; g < n_kv_heads_; ++g) {
     const HeadCache& h = cache.head(src_layer, g);
     DeviceHeadMeta& m = L.heads[size_t(g)];
-    const int64_t fp_rows = int64_t(h.keys.size()) / D;
+    const int64_t fp_rows = int64_t(h.fp_keys().size()) / D;
     KVB_CHECK(h.size() + reserve < INT32_MAX, "device KV cache: {} entries in layer {} head {}", h.size(), src_layer, g);
-    KVB_CHECK(fp_rows == h.size() - h.quantized.n, "device KV cache: layer {} head {} holds {} rows for {} entries",
-              src_layer, g, fp_rows, h.size() - h.quantized.n);
+    KVB_CHECK(fp_rows == h.size() - h.n_quantized(), "device KV cache: layer {} head {} holds {} rows for {} entries",
+              src_layer, g, fp_rows, h.size() - h.n_quantized());
     m.length = int32_t(h.size());
-    m.n_quant = int32_t(h.quantized.n);
+    m.n_quant = int32_t(h.n_quantized());
     m.row_capacity = int32_t(fp_rows + reserve);
-    m.has_bias = h.logit_bias.empty() ? 0 : 1;
+    m.has_bias = h.logit_bias().empty() ? 0 : 1;
     m.row_offset = rows;
     m.entry_offset = entries;
     m.code_offset = code_bytes;
@@ -73,12 +73,12 @@ void DeviceKVCache::set_layer(int dst_layer, const KVCache& cache, int src_layer
     m.vscale_offset = vscales;
     rows += m.row_capacity;
     entries += m.n_quant + m.row_capacity;
-    code_bytes += int64_t(h.quantized.k_codes.size());
-    kscales += int64_t(h.quantized.k_scale.size());
-    vscales += int64_t(h.quantized.v_scale.size());
-    KVB_CHECK(h.quantized.v_codes.size() == h.quantized.k_codes.size(),
+    code_bytes += int64_t(h.quantized().k_codes.size());
+    kscales += int64_t(h.quantized().k_scale.size());
+    vscales += int64_t(h.quantized().v_scale.size());
+    KVB_CHECK(h.quantized().v_codes.size() == h.quantized().k_codes.size(),
               "device KV cache: layer {} head {}: {} key code bytes, {} value code bytes", src_layer, g,
-              h.quantized.k_codes.size(), h.quantized.v_codes.size());
+              h.quantized().k_codes.size(), h.quantized().v_codes.size());
     any_bias |= m.has_bias != 0;
     any_quant |= m.n_quant > 0;
   }
@@ -104,16 +104,16 @@ void DeviceKVCache::set_layer(int dst_layer, const KVCache& cache, int src_layer
   for (int g = 0; g < n_kv_heads_; ++g) {
     const HeadCache& h = cache.head(src_layer, g);
     const DeviceHeadMeta& m = L.heads[size_t(g)];
-    L.k.upload(h.keys.data(), h.keys.size() * sizeof(float), size_t(m.row_offset * D) * sizeof(float));
-    L.v.upload(h.values.data(), h.values.size() * sizeof(float), size_t(m.row_offset * D) * sizeof(float));
-    if (m.has_bias) L.bias.upload(h.logit_bias.data(), h.logit_bias.size() * sizeof(float),
+    L.k.upload(h.fp_keys().data(), h.fp_keys().size() * sizeof(float), size_t(m.row_offset * D) * sizeof(float));
+    L.v.upload(h.fp_values().data(), h.fp_values().size() * sizeof(float), size_t(m.row_offset * D) * sizeof(float));
+    if (m.has_bias) L.bias.upload(h.logit_bias().data(), h.logit_bias().size() * sizeof(float),
                                   size_t(m.entry_offset) * sizeof(float));
     else if (any_bias) {
       const std::vector<float> zeros(size_t(m.length), 0.0f);
       L.bias.upload(zeros.data(), zeros.size() * sizeof(float), size_t(m.entry_offset) * sizeof(float));
     }
     if (m.n_quant > 0) {
-      const KiviBlock& b = h.quantized;
+      const KiviBlock& b = h.quantized();
       L.k_codes.upload(b.k_codes.data(), b.k_codes.size(), size_t(m.code_offset));
       L.v_codes.upload(b.v_codes.data(), b.v_codes.size(), size_t(m.code_offset));
       L.k_scale.upload(b.k_scale.data(), b.k_scale.size() * sizeof(float), size_t(m.kscale_offset) * sizeof(float));

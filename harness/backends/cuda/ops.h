@@ -72,8 +72,8 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, i
              cudaStream_t stream = nullptr);
 
 // Rotates x[n, H, D] in place (row stride `stride` floats between tokens) at positions pos[n].
-// inv_freq [D/2] comes from cpu::rope_inv_freq (uploaded by the caller). neox: rotate
-// (x[i], x[i + D/2]); otherwise adjacent pairs (x[2i], x[2i+1]). cpu::rope's counterpart.
+// inv_freq [D/2] comes from rope_inv_freq (uploaded by the caller). neox: rotate
+// (x[i], x[i + D/2]); otherwise adjacent pairs (x[2i], x[2i+1]). kvb::rope's counterpart.
 void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t stride, const int32_t* pos,
           const float* inv_freq, bool neox, cudaStream_t stream = nullptr);
 

@@ -1,5 +1,5 @@
-// Rotary position embedding on the device, cpu::rope's counterpart (neox half-split or adjacent
-// pairs; angle = float(pos) * inv_freq[i] in float32, inv_freq from cpu::rope_inv_freq). See ops.h.
+// Rotary position embedding on the device, kvb::rope's counterpart (neox half-split or adjacent
+// pairs; angle = float(pos) * inv_freq[i] in float32, inv_freq from rope_inv_freq). See ops.h.
 #include "backends/cuda/check.h"
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/ops.h"

@@ -1,5 +1,5 @@
 // Scorer / budget-policy building blocks (see scoring.h).
-#include "kv/scoring.h"
+#include "methods/scoring.h"
 
 #include <cblas.h>
 
@@ -92,13 +92,13 @@ std::vector<std::vector<float>> window_attention(const LayerView& v, int window)
   // not depend on the thread count.
 #pragma omp parallel for schedule(dynamic)
   for (int qh = 0; qh < Hq; ++qh) {
-    const HeadCache& h = v.cache->head(v.layer, qh / group);
+    const HeadRows h = v.cache->rows(v.layer, qh / group);
     const int64_t T = h.size();
     std::vector<float>& a = out[size_t(qh)];
     a.resize(size_t(window * T));
     // a[window, T] = scale * Q_w[window, D] . K[T, D]^T, then a causal softmax per row.
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, window, int(T), D, scale, q0 + int64_t(qh) * D, Hq * D,
-                h.keys.data(), D, 0.0f, a.data(), int(T));
+                h.keys(), D, 0.0f, a.data(), int(T));
     for (int i = 0; i < window; ++i) {
       float* row = a.data() + int64_t(i) * T;
       const int64_t visible = T - window + i + 1;  // causal inside the window

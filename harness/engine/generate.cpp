@@ -1,6 +1,6 @@
 // Greedy decoding; see generate.h. Ties in argmax go to the lowest token id (as torch.argmax
 // and llama.cpp's greedy sampler do).
-#include "model/generate.h"
+#include "engine/generate.h"
 
 #include "backends/cpu/ops.h"
 #include "core/timer.h"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "model/tokenizer.h"
-#include "model/transformer.h"
+#include "engine/transformer.h"
 
 namespace kvb {
 

@@ -1,0 +1,128 @@
+// The CPU forward pass; see cpu_forward.h. Shapes: n tokens in a chunk, E embedding, Hq/Hkv heads,
+// D head dim, F feed-forward, V vocabulary.
+#include "backends/cpu/cpu_forward.h"
+
+#include <cmath>
+
+#include "backends/cpu/int8_gemm.h"
+#include "backends/cpu/ops.h"
+
+namespace kvb::cpu {
+
+namespace {
+
+class CpuForward final : public ForwardBackend {
+ public:
+  CpuForward(const ModelConfig& config, const ModelWeights& weights, const EngineOptions& options)
+      : config_(config),
+        weights_(weights),
+        prefill_chunk_(options.prefill_chunk),
+        mode_(parse_matmul_mode(options.matmul)),
+        inv_freq_(rope_inv_freq(config)) {}
+
+  Tensor forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows, ForwardObserver* observer) override {
+    const int64_t E = config_.n_embd, V = config_.vocab_size, N = int64_t(tokens.size());
+    Tensor out;
+    if (rows == LogitRows::All) out = Tensor({N, V});
+    if (rows == LogitRows::Last && N > 0) out = Tensor({1, V});
+    std::vector<float> x;
+    for (int64_t begin = 0; begin < N; begin += prefill_chunk_) {
+      const int64_t n = std::min<int64_t>(prefill_chunk_, N - begin);
+      x.assign(size_t(n * E), 0.0f);
+      forward_chunk(tokens.subspan(begin, n), cache, observer, x.data());
+      if (rows == LogitRows::All) logits(x.data(), n, out.ptr() + begin * V);
+      if (rows == LogitRows::Last && begin + n == N) logits(x.data() + (n - 1) * E, 1, out.ptr());
+    }
+    return out;
+  }
+
+  int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer) override {
+    const Tensor last = forward(tokens, cache, LogitRows::Last, observer);
+    return int32_t(argmax(last.ptr(), config_.vocab_size));
+  }
+
+  std::string device() const override {
+    return mode_ == MatmulMode::Int8 ? "cpu, matmul " + matmul_description(MatmulMode::Int8) + ", int8 attention scores"
+                                     : std::string("cpu");
+  }
+
+ private:
+  void forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer, float* x /* [n, E] */);
+  void logits(const float* x /* [n, E] */, int64_t n, float* out /* [n, V] */) const;
+
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  int prefill_chunk_;
+  MatmulMode mode_;
+  std::vector<float> inv_freq_;  // [D/2]
+};
+
+void CpuForward::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer,
+                               float* x /* [n, E] */) {
+  const ModelConfig& c = config_;
+  const int64_t n = int64_t(tokens.size()), E = c.n_embd, D = c.head_dim, F = c.n_ff;
+  const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, QD = Hq * D, KD = Hkv * D;
+  std::vector<int32_t> pos(n);
+  for (int64_t i = 0; i < n; ++i) pos[i] = cache.next_position() + int32_t(i);
+
+  for (int64_t i = 0; i < n; ++i) weights_.tok_embd.dequantize_rows(tokens[i], 1, x + i * E);
+
+  std::vector<float> xn(n * E), q(n * QD), k(n * KD), v(n * KD), att(n * QD), o(n * E), gate(n * F), up(n * F);
+  std::vector<std::vector<float>> mass;
+  const float scale = 1.0f / std::sqrt(float(D));
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    // Attention block.
+    rmsnorm(x, w.attn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
+    const MatmulMode mode = mode_;
+    LinearInput attn_in(xn.data(), n, E, mode);  // quantized once for q, k and v in int8 mode
+    linear(attn_in, w.wq, q.data(), &w.bq);
+    linear(attn_in, w.wk, k.data(), &w.bk);
+    linear(attn_in, w.wv, v.data(), &w.bv);
+    if (c.qk_norm) {
+      rmsnorm(q.data(), w.q_norm.ptr(), q.data(), n * Hq, D, D, c.rms_eps);
+      rmsnorm(k.data(), w.k_norm.ptr(), k.data(), n * Hkv, D, D, c.rms_eps);
+    }
+    rope(q.data(), n, Hq, D, QD, pos.data(), inv_freq_, c.rope_neox);
+    rope(k.data(), n, Hkv, D, KD, pos.data(), inv_freq_, c.rope_neox);
+    for (int h = 0; h < Hkv; ++h) cache.append(l, h, k.data() + h * D, v.data() + h * D, KD, pos.data(), n);
+    const bool want_mass = observer && observer->wants_attention_mass(l);
+    if (want_mass) mass.clear();
+    const std::vector<std::vector<int32_t>>* read = observer ? observer->read_sets(l, q.data(), n, cache) : nullptr;
+    attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr, read, mode);
+    if (observer) {
+      LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
+      observer->on_layer(obs);
+    }
+    LinearInput out_in(att.data(), n, QD, mode);
+    linear(out_in, w.wo, o.data());
+    add_in_place(x, o.data(), n * E);
+    // Feed-forward block (SwiGLU).
+    rmsnorm(x, w.ffn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
+    LinearInput ffn_in(xn.data(), n, E, mode);
+    linear(ffn_in, w.w_gate, gate.data());
+    linear(ffn_in, w.w_up, up.data());
+    swiglu(gate.data(), up.data(), gate.data(), n * F);
+    LinearInput down_in(gate.data(), n, F, mode);
+    linear(down_in, w.w_down, o.data());
+    add_in_place(x, o.data(), n * E);
+  }
+  cache.advance(int32_t(n));
+}
+
+void CpuForward::logits(const float* x, int64_t n, float* out) const {
+  const int64_t E = config_.n_embd;
+  std::vector<float> xn(n * E);
+  rmsnorm(x, weights_.output_norm.ptr(), xn.data(), n, E, E, config_.rms_eps);
+  LinearInput in(xn.data(), n, E, mode_);
+  linear(in, weights_.lm_head(), out);
+}
+
+}  // namespace
+
+std::unique_ptr<ForwardBackend> make_cpu_forward(const ModelConfig& config, const ModelWeights& weights,
+                                                 const EngineOptions& options) {
+  return std::make_unique<CpuForward>(config, weights, options);
+}
+
+}  // namespace kvb::cpu

@@ -1,0 +1,108 @@
+// Flags of one configuration -> a one-cell sweep config; see single_run.h.
+#include "cli/single_run.h"
+
+#include <nlohmann/json.hpp>
+
+#include "cli/engine_options.h"
+#include "core/error.h"
+#include "core/params.h"
+#include "eval/task.h"
+
+namespace kvb::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+template <typename Spec>
+bool declares(const std::vector<Spec>& params, const std::string& key) {
+  for (const auto& p : params)
+    if (p.name == key) return true;
+  return false;
+}
+
+// Whether `method` takes `key`: declared, or (a wrapper) accepted for the scorer it wraps.
+bool method_takes(const MethodInfo& method, const Params& given, const std::string& key, const std::string& value) {
+  if (declares(method.params, key)) return true;
+  if (!method.wraps_scorer) return false;
+  Params probe = given;
+  probe.set(key, value);
+  try {
+    resolve_method_params(method, probe);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+json to_json(const Params& p) {
+  json out = json::object();
+  for (const auto& [k, v] : p.values()) out[k] = v;
+  return out;
+}
+
+}  // namespace
+
+void add_single_run_options(CLI::App* cmd, SingleRunArgs& a) {
+  cmd->add_option("-m,--model", a.model, "Model: .gguf file, Hugging Face directory, or a name in models/")
+      ->required();
+  cmd->add_option("--task", a.task, "Task id (kvbench list tasks)")->required();
+  cmd->add_option("--param", a.params,
+                  "Task or method parameter key=value (repeatable; goes to whichever declares it)");
+  cmd->add_option("--task-param", a.task_params, "Task parameter key=value (repeatable)");
+  cmd->add_option("--method-param", a.method_params, "Method parameter key=value (repeatable)");
+  cmd->add_option("--method", a.method, "KV-compression method (kvbench list methods)")->capture_default_str();
+  cmd->add_option("--ratio", a.ratio, "Compression ratio: fraction of the context's KV entries removed");
+  cmd->add_option("--budget", a.budget, "Tokens kept per KV head (instead of --ratio)");
+  cmd->add_flag("--query-aware", a.query_aware, "Compress after the question is prefilled (default: before)");
+  cmd->add_option("--length", a.length, "Target context length in tokens (sets the task's 'length')");
+  cmd->add_option("--n", a.n, "Number of cases (sets the task's 'num_samples')");
+  cmd->add_option("--seed", a.seed, "Task seed")->capture_default_str();
+  cmd->add_option("--haystack-dir", a.haystack_dir, "NIAH haystack from the *.txt files under DIR (haystack=dir)");
+  cmd->add_option("--chat-template", a.chat_template, "auto | none | chatml | llama3")->capture_default_str();
+  add_engine_options(cmd, a.engine);
+  add_weights_option(cmd, a.weights);
+}
+
+SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command) {
+  const TaskInfo& task = find_task(a.task);
+  const MethodInfo& method = lookup_method(a.method);
+  KVB_CHECK(!(a.ratio > 0 && a.budget > 0), "give either --ratio or --budget, not both");
+  TaskParams task_params;
+  Params method_params;
+  for (const auto& kv : a.task_params) task_params.set_from_string(kv);
+  for (const auto& kv : a.method_params) method_params.set_from_string(kv);
+  for (const auto& kv : a.params) {
+    Params one;
+    one.set_from_string(kv);
+    const auto& [key, value] = *one.values().begin();
+    const bool to_task = declares(task.params, key), to_method = method_takes(method, method_params, key, value);
+    KVB_CHECK(!(to_task && to_method),
+              "--param {}: both task '{}' and method '{}' have '{}'; use --task-param or --method-param", kv, task.id,
+              method.id, key);
+    (to_method ? method_params : task_params).set(key, value);
+  }
+  if (a.length > 0) KVB_CHECK(declares(task.params, "length"), "--length: task '{}' has no 'length' parameter", task.id);
+  if (a.n > 0) KVB_CHECK(declares(task.params, "num_samples"), "--n: task '{}' has no 'num_samples' parameter", task.id);
+  apply_haystack_dir(task, task_params, a.haystack_dir);
+
+  json cfg = {
+      {"name", command.substr(command.rfind(' ') + 1)},
+      {"models", json::array({{{"path", a.model}, {"chat_template", a.chat_template}, {"weights", a.weights}}})},
+      {"methods", json::array({{{"id", method.id}, {"params", to_json(method_params)}}})},
+      {"tasks", json::array({{{"id", task.id}, {"params", to_json(task_params)}}})},
+      {"seeds", json::array({a.seed})},
+      {"mode", a.query_aware ? "query_aware" : "query_agnostic"},
+      {"engine", {{"threads", a.engine.threads}, {"backend", a.engine.backend},
+                  {"device_dtype", a.engine.device_dtype}, {"matmul", a.engine.matmul},
+                  {"prefill_chunk", a.engine.prefill_chunk}}}};
+  if (a.budget > 0)
+    cfg["budgets"] = {{"tokens", json::array({a.budget})}};
+  else
+    cfg["budgets"] = {{"ratios", json::array({a.ratio})}};
+  if (a.length > 0) cfg["lengths"] = json::array({a.length});
+  if (a.n > 0) cfg["cases"] = a.n;
+  return parse_sweep_config(cfg, command);
+}
+
+}  // namespace kvb::cli

@@ -1,0 +1,138 @@
+// The compression protocol; see compression_protocol.h.
+#include "kv/compression_protocol.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/timer.h"
+#include "model/rope.h"
+
+namespace kvb {
+
+PrefillRecorder::PrefillRecorder(const ModelConfig& c, PrefillNeeds needs, int64_t n_tokens)
+    : config_(c), needs_(needs), n_tokens_(n_tokens), row_(size_t(c.n_layers), 0) {
+  window_ = int(std::min<int64_t>(needs.window, n_tokens));
+  qd_ = int64_t(c.n_heads) * c.head_dim;
+  queries_.assign(size_t(c.n_layers), std::vector<float>(size_t(window_ * qd_)));
+  positions_.assign(size_t(c.n_layers), std::vector<int32_t>(size_t(window_)));
+  if (needs.attention_mass) mass_.assign(size_t(c.n_layers), {});
+  if (needs.query_stats_from >= 0) {
+    stats_.assign(size_t(c.n_layers), {});
+    for (auto& st : stats_) {
+      st.sum.assign(size_t(qd_), 0.0);
+      if (needs.query_covariance) st.outer.assign(size_t(qd_ * c.head_dim), 0.0);
+    }
+    inv_freq_ = rope_inv_freq(c);
+  }
+}
+
+void PrefillRecorder::on_layer(const LayerObservation& obs) {
+  const size_t l = size_t(obs.layer);
+  // Rows [row_, row_ + n) of the compressed part; keep those in its last `window_` rows.
+  const int64_t first_window_row = n_tokens_ - window_;
+  for (int64_t i = 0; i < obs.n; ++i) {
+    const int64_t r = row_[l] + i - first_window_row;
+    if (r < 0 || r >= window_) continue;
+    std::copy(obs.queries + i * qd_, obs.queries + (i + 1) * qd_, queries_[l].begin() + r * qd_);
+    positions_[l][size_t(r)] = obs.positions[i];
+  }
+  row_[l] += obs.n;
+  if (needs_.query_stats_from >= 0) accumulate_query_stats(obs);
+  if (obs.attn_mass) {
+    auto& m = mass_[l];
+    m.resize(obs.attn_mass->size());
+    for (size_t qh = 0; qh < m.size(); ++qh) {
+      const auto& add = (*obs.attn_mass)[qh];
+      m[qh].resize(add.size(), 0.0f);
+      for (size_t j = 0; j < add.size(); ++j) m[qh][j] += add[j];
+    }
+  }
+}
+
+LayerView PrefillRecorder::view(int layer, const KVCache& cache) const {
+  LayerView v;
+  v.layer = layer;
+  v.config = &config_;
+  v.cache = &cache;
+  v.window = window_;
+  v.window_queries = window_ > 0 ? queries_[size_t(layer)].data() : nullptr;
+  v.window_positions = window_ > 0 ? positions_[size_t(layer)].data() : nullptr;
+  v.attn_mass = needs_.attention_mass ? &mass_[size_t(layer)] : nullptr;
+  v.query_stats = needs_.query_stats_from >= 0 ? &stats_[size_t(layer)] : nullptr;
+  v.n_context = n_tokens_;
+  return v;
+}
+
+void PrefillRecorder::accumulate_query_stats(const LayerObservation& obs) {
+  const int64_t Hq = config_.n_heads, D = config_.head_dim;
+  QueryStats& st = stats_[size_t(obs.layer)];
+  std::vector<float> q(static_cast<size_t>(qd_));
+  for (int64_t i = 0; i < obs.n; ++i) {
+    if (obs.positions[i] < needs_.query_stats_from) continue;
+    std::copy(obs.queries + i * qd_, obs.queries + (i + 1) * qd_, q.begin());
+    const int32_t back = -obs.positions[i];
+    rope(q.data(), 1, Hq, D, qd_, &back, inv_freq_, config_.rope_neox);
+    ++st.n;
+    for (int64_t k = 0; k < qd_; ++k) st.sum[size_t(k)] += q[size_t(k)];
+    if (st.outer.empty()) continue;
+    for (int64_t h = 0; h < Hq; ++h) {
+      const float* qh = q.data() + h * D;
+      double* o = st.outer.data() + h * D * D;
+      for (int64_t a = 0; a < D; ++a)
+        for (int64_t b = 0; b < D; ++b) o[a * D + b] += double(qh[a]) * double(qh[b]);
+    }
+  }
+}
+
+void apply_keep(KVCache& cache, int layer, const KeepSets& keep) {
+  if (keep.empty()) return;
+  KVB_CHECK(int(keep.size()) == cache.n_kv_heads(), "layer {}: method returned keep sets for {} heads, cache has {}",
+            layer, keep.size(), cache.n_kv_heads());
+  for (int h = 0; h < cache.n_kv_heads(); ++h) cache.keep(layer, h, keep[size_t(h)]);
+}
+
+void apply_prefill_decisions(Method& method, const PrefillRecorder& recorder, int n_layers, int64_t n_kept,
+                             KVCache& cache) {
+  for (int l = 0; l < n_layers; ++l) {
+    LayerView v = recorder.view(l, cache);
+    v.n_kept = n_kept;
+    const KeepSets keep = method.compress_prefill(v);
+    const auto comp = method.compensation(v, keep);  // computed before the dropped entries are freed
+    apply_keep(cache, l, keep);
+    for (size_t h = 0; h < comp.size(); ++h)
+      if (comp[h].present)
+        cache.append_compensation(l, int(h), comp[h].key.data(), comp[h].value.data(), comp[h].position,
+                                  comp[h].logit_bias);
+    const auto channels = method.prune_key_channels(v);
+    for (size_t h = 0; h < channels.size(); ++h) cache.zero_key_channels(l, int(h), channels[h]);
+  }
+  method.encode(cache);
+}
+
+const std::vector<std::vector<int32_t>>* DecodeHooks::read_sets(int layer, const float* q, int64_t n,
+                                                                 const KVCache& cache) {
+  if (!m_.has_selector() || n != 1) return nullptr;
+  Stopwatch sw;
+  read_ = m_.select(layer, q, cache);
+  method_seconds_ += sw.seconds();
+  return &read_;
+}
+
+void DecodeHooks::on_layer(const LayerObservation& obs) {
+  if (!m_.decode_hooks()) return;
+  Stopwatch sw;
+  peak_ = std::max(peak_, cache_.resident_bytes());
+  LayerView v;
+  v.layer = obs.layer;
+  v.config = &c_;
+  v.cache = &cache_;
+  v.window_queries = obs.queries;
+  v.window_positions = obs.positions;
+  v.window = int(obs.n);
+  v.attn_mass = obs.attn_mass;
+  apply_keep(cache_, obs.layer, m_.on_decode_step(v, step_));
+  if (obs.layer + 1 == c_.n_layers) ++step_;
+  method_seconds_ += sw.seconds();
+}
+
+}  // namespace kvb

@@ -1,0 +1,79 @@
+// The compression protocol, owned by the kv layer (methods decide, the cache applies):
+//  1. PrefillRecorder: while the compressed part is prefilled, records what the method asked for
+//     (PrefillNeeds: the last W queries, attention mass, pre-RoPE query statistics).
+//  2. apply_prefill_decisions: per layer, the method's keep sets, compensation entries and pruned
+//     key channels are applied to the cache, then its codec encodes the cache.
+//  3. DecodeHooks: per decode step, the method's page selection before attention (read sets) and
+//     its decode-time eviction after it.
+// The runner (eval/runner.cpp) only drives forward passes through these observers.
+// Shapes: L layers, Hq/Hkv heads, T cached entries, W window, D head dim.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kv/forward_observer.h"
+#include "kv/kv_cache.h"
+#include "kv/method.h"
+#include "model/config.h"
+
+namespace kvb {
+
+// Step 1: records, per layer, the queries of the last W prefilled tokens and (optionally) the
+// attention mass each cached entry received, while the compressed part is prefilled in chunks.
+class PrefillRecorder final : public ForwardObserver {
+ public:
+  PrefillRecorder(const ModelConfig& c, PrefillNeeds needs, int64_t n_tokens);
+  bool wants_attention_mass(int layer) const override { return needs_.attention_mass; }
+  void on_layer(const LayerObservation& obs) override;
+  // What the method sees of layer `layer` (views valid while this recorder and `cache` live).
+  LayerView view(int layer, const KVCache& cache) const;
+
+ private:
+  // Pre-RoPE queries (the post-RoPE ones rotated back by their position) summed, and their outer
+  // products when asked for.
+  void accumulate_query_stats(const LayerObservation& obs);
+
+  const ModelConfig& config_;
+  PrefillNeeds needs_;
+  int64_t n_tokens_;
+  int window_ = 0;
+  int64_t qd_ = 0;                                     // Hq * D
+  std::vector<QueryStats> stats_;                      // [L]
+  std::vector<float> inv_freq_;                        // [D/2]
+  std::vector<int64_t> row_;                           // [L] rows of the compressed part seen so far
+  std::vector<std::vector<float>> queries_;            // [L][W * Hq*D]
+  std::vector<std::vector<int32_t>> positions_;        // [L][W]
+  std::vector<std::vector<std::vector<float>>> mass_;  // [L][Hq][T]
+};
+
+// Keeps entries keep[h] of each KV head of `layer` (empty: nothing to do); kvb::Error when the
+// method returned sets for another number of heads.
+void apply_keep(KVCache& cache, int layer, const KeepSets& keep);
+
+// Step 2: the method's prefill decisions, layer by layer, with `n_kept` entries per head as the
+// uniform budget; compensation entries are computed before the dropped entries are freed.
+void apply_prefill_decisions(Method& method, const PrefillRecorder& recorder, int n_layers, int64_t n_kept,
+                             KVCache& cache);
+
+// Step 3: decode-time hooks: page selection before attention, decode-step compression after it.
+// Adds the time spent in the method to `method_seconds` and tracks the resident-bytes peak.
+class DecodeHooks final : public ForwardObserver {
+ public:
+  DecodeHooks(Method& m, const ModelConfig& c, KVCache& cache, double& method_seconds, size_t& peak_bytes)
+      : m_(m), c_(c), cache_(cache), method_seconds_(method_seconds), peak_(peak_bytes) {}
+  bool wants_attention_mass(int) const override { return m_.decode_hooks() && m_.decode_wants_mass(); }
+  const std::vector<std::vector<int32_t>>* read_sets(int layer, const float* q, int64_t n,
+                                                      const KVCache& cache) override;
+  void on_layer(const LayerObservation& obs) override;
+
+ private:
+  Method& m_;
+  const ModelConfig& c_;
+  KVCache& cache_;
+  double& method_seconds_;
+  size_t& peak_;
+  ReadSets read_;
+  int64_t step_ = 0;
+};
+
+}  // namespace kvb

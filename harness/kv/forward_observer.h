@@ -1,0 +1,38 @@
+// What a forward pass shows the kv layer, on every backend: per layer, the chunk's queries and
+// (on request) the attention mass each cached entry received, and before attention, which entries
+// each KV head reads. The compression protocol (kv/compression_protocol.h) is built on it; the
+// backends (backends/forward_backend.h) call it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kv/kv_cache.h"
+
+namespace kvb {
+
+// What one layer computed for a chunk of n new tokens.
+struct LayerObservation {
+  int layer = 0;
+  int64_t n = 0;                    // tokens in this chunk
+  const int32_t* positions = nullptr;  // [n] original positions
+  const float* queries = nullptr;   // [n, Hq*D] post-RoPE (post q_norm) queries
+  const KVCache* cache = nullptr;   // this layer's heads already hold the chunk's K/V
+  // [Hq][T_h]: attention weight each cached entry received from this chunk's queries (summed over
+  // the n queries); null unless the observer asked for it.
+  const std::vector<std::vector<float>>* attn_mass = nullptr;
+};
+
+class ForwardObserver {
+ public:
+  virtual ~ForwardObserver() = default;
+  virtual bool wants_attention_mass(int layer) const { return false; }
+  virtual void on_layer(const LayerObservation& obs) {}
+  // Before a layer's attention: the entries each KV head reads ([Hkv][sorted indices]); null reads
+  // everything. q is [n, Hq*D] post-RoPE. Used by page selectors (quest) for decode steps.
+  virtual const std::vector<std::vector<int32_t>>* read_sets(int layer, const float* q, int64_t n,
+                                                              const KVCache& cache) {
+    return nullptr;
+  }
+};
+
+}  // namespace kvb
