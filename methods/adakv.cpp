@@ -37,6 +37,7 @@ BudgetPolicy adakv_budget(double alpha) {
 
 KVB_REGISTER_METHOD(adakv, 1, "AdaKV: Feng et al. 2024, arXiv:2407.11550 (kvpress AdaKVPress)",
                     "scorer=any (param scorer), budget=head-adaptive, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::HeadAdaptive},
                     {{"scorer", "snapkv", "the scorer method whose scores are redistributed"},
                      {"alpha_safeguard", "0.2", "fraction of the uniform budget every head keeps for sure"}},
                     [](const MethodContext& ctx) {

@@ -57,6 +57,7 @@ class DecodingSchedule final : public Method {
 
 KVB_REGISTER_METHOD(decoding, 1, "DecodingPress schedule (kvpress): any scorer applied during generation",
                     "scorer=any (param scorer), budget=target_size, schedule=every compression_interval decode steps",
+                    MethodRoles{.evicts = true, .schedule = Schedule::Decode},
                     {{"scorer", "knorm", "the scorer method applied during decoding"},
                      {"compression_interval", "512", "decode steps between compressions"},
                      {"target_size", "2048", "entries per head after each compression"},

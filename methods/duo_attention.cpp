@@ -125,6 +125,7 @@ class DuoAttention final : public Method {
 KVB_REGISTER_METHOD(duo_attention, 1, "DuoAttention: Xiao et al. 2024, arXiv:2410.10819 (kvpress DuoAttentionPress)",
                     "budget=per head (retrieval: all, streaming: sink + recent; --ratio = streaming head fraction), "
                     "schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::StreamingHeadFraction},
                     {{"pattern", "", "DuoAttention head pattern: full_attention_heads.tsv or its directory"},
                      {"head_scores", "", "inline head scores 'l0h0,l0h1;l1h0,...' (instead of pattern)"},
                      {"sink_size", "64", "sink tokens streaming heads keep (a pattern's config.json overrides)"},

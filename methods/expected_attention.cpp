@@ -111,6 +111,7 @@ Scorer expected_attention_scorer(const MethodContext& ctx) {
 KVB_REGISTER_METHOD(expected_attention, 1,
                     "Expected Attention: Devoto et al. 2025, arXiv:2510.00636 (kvpress ExpectedAttentionPress)",
                     "scorer=expected attention of future queries x value norm, budget=uniform, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::Uniform},
                     {{"n_future_positions", "512", "future positions whose average RoPE rotates the query statistics"},
                      {"n_sink", "4", "leading tokens always kept (excluded from the statistics)"},
                      {"use_covariance", "true", "add the query covariance term"},

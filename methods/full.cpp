@@ -7,7 +7,7 @@ namespace {
 
 class FullAttention final : public Method {};
 
-KVB_REGISTER_METHOD(full, 1, "no compression (baseline)", "none", {},
+KVB_REGISTER_METHOD(full, 1, "no compression (baseline)", "none", MethodRoles{}, {},
                     [](const MethodContext&) -> std::unique_ptr<Method> { return std::make_unique<FullAttention>(); });
 
 }  // namespace

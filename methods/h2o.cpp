@@ -26,6 +26,7 @@ Scorer h2o_scorer(const MethodContext&) {
 
 KVB_REGISTER_METHOD(h2o, 2, "H2O: Zhang et al. 2023, arXiv:2306.14048 (kvpress ObservedAttentionPress)",
                     "scorer=accumulated attention (normalised), budget=uniform, schedule=prefill | decode",
+                    MethodRoles{.evicts = true, .schedule = Schedule::ByScheduleParam, .budget = Budget::Uniform},
                     {{"schedule", "prefill", "prefill (kvpress) | decode (also evict one entry per generated token)"},
                      {"recent", "32", "schedule=decode: newest entries never evicted"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {

@@ -21,6 +21,7 @@ class Kivi final : public Method {
 KVB_REGISTER_METHOD(kivi, 1, "KIVI: Liu et al. 2024, arXiv:2402.02750",
                     "codec=packed 2/4-bit min/max quantization (keys per channel, values per token) + fp32 "
                     "residual window",
+                    MethodRoles{.codec = true},
                     {{"bits", "2", "bits per quantized element: 2, 4 or 8"},
                      {"group", "32", "tokens per key group and channels per value group"},
                      {"residual", "128", "recent tokens kept in full precision (at least)"}},

@@ -25,7 +25,8 @@ Scorer knorm_scorer(const MethodContext&) {
 }
 
 KVB_REGISTER_METHOD(knorm, 1, "Knorm: Devoto et al. 2024, arXiv:2406.11430 (kvpress KnormPress)",
-                    "scorer=-key L2 norm, budget=uniform, schedule=prefill", {},
+                    "scorer=-key L2 norm, budget=uniform, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::Uniform}, {},
                     [](const MethodContext& ctx) { return make_scored_method(knorm_scorer(ctx), uniform_budget()); },
                     knorm_scorer);
 

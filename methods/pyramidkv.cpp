@@ -28,6 +28,7 @@ int64_t pyramid_layer_budget(int layer, int n_layers, int64_t T, double ratio, i
 
 KVB_REGISTER_METHOD(pyramidkv, 1, "PyramidKV: Cai et al. 2024, arXiv:2406.02069 (kvpress PyramidKVPress)",
                     "scorer=snapkv, budget=pyramid per layer, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::PerLayer},
                     {{"window", "64", "observation window (SnapKV)"},
                      {"kernel_size", "5", "1-D average pooling kernel (SnapKV)"},
                      {"beta", "20", "pyramid steepness: the top layer keeps 1/beta of the bottom's extra budget"}},

@@ -94,6 +94,7 @@ class Quest final : public Method {
 KVB_REGISTER_METHOD(quest, 1, "Quest: Tang et al. 2024, arXiv:2406.10774",
                     "selector=top pages by per-page key min/max upper bound (--ratio/--budget = tokens read per "
                     "decode step), cache untouched",
+                    MethodRoles{.selects = true, .budget = Budget::ReadsPerStep},
                     {{"page_size", "16", "entries per page"},
                      {"dense_layers", "2", "the first layers read every page (the paper skips layers 0-1)"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {

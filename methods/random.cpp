@@ -24,6 +24,7 @@ Scorer random_scorer(const MethodContext& ctx) {
 
 KVB_REGISTER_METHOD(random, 1, "random eviction baseline (kvpress RandomPress)",
                     "scorer=uniform random, budget=uniform, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::Uniform},
                     {{"seed", "0", "seed of the eviction draw (combined with the case seed)"}},
                     [](const MethodContext& ctx) { return make_scored_method(random_scorer(ctx), uniform_budget()); },
                     random_scorer);

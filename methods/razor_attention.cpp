@@ -132,6 +132,7 @@ class RazorAttention final : public Method {
 KVB_REGISTER_METHOD(razor_attention, 1, "RazorAttention: Tang et al. 2024, arXiv:2407.15891",
                     "budget=per head (retrieval heads by echo/induction probe keep all; others sink + recent + "
                     "1 compensation entry), schedule=prefill",
+                    MethodRoles{.evicts = true, .compensates = true, .budget = Budget::WholeOrRecent},
                     {{"retrieval_fraction", "0.15", "fraction of (layer, KV head) pairs kept whole"},
                      {"n_sink", "4", "first entries every other head keeps"},
                      {"probe_length", "64", "random tokens in the echo/induction probe (fed twice)"},

@@ -32,6 +32,7 @@ namespace {
 
 KVB_REGISTER_METHOD(snapkv, 1, "SnapKV: Li et al. 2024, arXiv:2404.14469 (kvpress SnapKVPress)",
                     "scorer=observation-window attention (avg-pooled), budget=uniform, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::Uniform},
                     {{"window", "64", "observation window: the last prompt tokens whose queries vote"},
                      {"kernel_size", "5", "1-D average pooling kernel over token scores"}},
                     [](const MethodContext& ctx) { return make_scored_method(snapkv_scorer(ctx), uniform_budget()); },

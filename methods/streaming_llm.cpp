@@ -27,6 +27,7 @@ Scorer streaming_llm_scorer(const MethodContext& ctx) {
 
 KVB_REGISTER_METHOD(streaming_llm, 1, "StreamingLLM: Xiao et al. 2023, arXiv:2309.17453 (kvpress StreamingLLMPress)",
                     "scorer=sink+recent, budget=uniform, schedule=prefill",
+                    MethodRoles{.evicts = true, .budget = Budget::Uniform},
                     {{"n_sink", "4", "attention-sink tokens always kept at the start"}},
                     [](const MethodContext& ctx) {
                       return make_scored_method(streaming_llm_scorer(ctx), uniform_budget());

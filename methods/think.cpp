@@ -46,6 +46,7 @@ class ThinK final : public Method {
 
 KVB_REGISTER_METHOD(think, 1, "ThinK: Xu et al. 2024, arXiv:2407.21018 (kvpress ThinKPress)",
                     "channel pruner=query-weighted key channel norms (--ratio = key channels pruned), schedule=prefill",
+                    MethodRoles{.prunes_key_channels = true, .budget = Budget::KeyChannelsPruned},
                     {{"window", "32", "the last prompt queries whose channel magnitudes weigh the keys'"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {
                       const int window = int(ctx.params.get_int("window"));

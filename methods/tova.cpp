@@ -31,6 +31,7 @@ Scorer tova_scorer(const MethodContext&) {
 
 KVB_REGISTER_METHOD(tova, 2, "TOVA: Oren et al. 2024, arXiv:2401.06104 (kvpress TOVAPress)",
                     "scorer=last query's attention, head-averaged, budget=uniform, schedule=prefill | decode",
+                    MethodRoles{.evicts = true, .schedule = Schedule::ByScheduleParam, .budget = Budget::Uniform},
                     {{"schedule", "prefill", "prefill (kvpress) | decode (also evict one entry per generated token)"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {
                       const std::string schedule = ctx.params.get_string("schedule");

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "backends/cpu/decode_attention.h"
+#include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
 #include "backends/cpu/quant_dot.h"
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
 #include "backends/cuda/check.h"
 #include "backends/cuda/device_info.h"

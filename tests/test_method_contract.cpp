@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cmath>
+#include <initializer_list>
 #include <map>
 #include <set>
 
@@ -71,6 +72,17 @@ Outcome run(const MethodSpec& spec, int n_context = 160, int n_question = 8, int
   return o;
 }
 
+// Runs `f`, which must throw kvb::Error; each of `needles` must appear in its message.
+template <class F>
+void expect_error_naming(F&& f, std::initializer_list<const char*> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no error was raised";
+  } catch (const Error& e) {
+    for (const char* n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
+}
+
 // Parameters a method needs to run on the tiny model (short context: small windows).
 Params tiny_params(const std::string& id) {
   Params p;
@@ -120,26 +132,36 @@ size_t kivi_head_bytes(int64_t T, int64_t D, int bits, int64_t group, int64_t re
          size_t(nq * vgroups) * 2 * sizeof(float) + size_t((T - nq) * D) * 2 * sizeof(float) + size_t(T) * sizeof(int32_t);
 }
 
-// How many entries each (layer, head) must hold after compression at n_kept per head: the
-// analytic expectation per method family (methods/README.md).
+// How many entries each (layer, head) must hold after compression at n_kept per head, by the
+// budget shape the method declares (MethodRoles).
 void check_budget(const std::string& id, const Outcome& o, int64_t n_context, int64_t n_kept, int n_kv_heads) {
+  const Budget budget = find_method(id).roles.budget;
   int64_t total = 0;
   for (size_t l = 0; l < o.positions.size(); ++l) {
     int64_t layer_total = 0;
     for (const auto& h : o.positions[l]) layer_total += int64_t(h.size());
     total += layer_total;
-    if (id == "adakv") {
-      EXPECT_EQ(layer_total, n_kv_heads * n_kept) << "layer " << l;
-    } else if (id == "pyramidkv") {
-      for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
-    } else if (id == "razor_attention") {  // retrieval heads: everything; others: n_kept incl. compensation
-      for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || int64_t(h.size()) == n_kept);
-    } else if (id == "duo_attention") {  // per head: everything, or sink 4 + recent 16
-      for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 20u) << h.size();
-    } else if (id == "full" || id == "think" || id == "quest" || id == "kivi" || id == "decoding") {
-      for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_context);
-    } else {
-      for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
+    switch (budget) {
+      case Budget::HeadAdaptive:
+        EXPECT_EQ(layer_total, n_kv_heads * n_kept) << "layer " << l;
+        break;
+      case Budget::PerLayer:
+        for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), int64_t(o.positions[l][0].size()));
+        break;
+      case Budget::WholeOrRecent:  // retrieval heads: everything; others: n_kept incl. compensation
+        for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || int64_t(h.size()) == n_kept);
+        break;
+      case Budget::StreamingHeadFraction:  // per head: everything, or sink 4 + recent 16 (tiny_params)
+        for (const auto& h : o.positions[l]) EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 20u) << h.size();
+        break;
+      case Budget::None:
+      case Budget::KeyChannelsPruned:
+      case Budget::ReadsPerStep:  // nothing evicted after the prefill
+        for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_context);
+        break;
+      case Budget::Uniform:
+        for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
+        break;
     }
   }
   EXPECT_EQ(total, o.stats.kept_tokens);
@@ -154,11 +176,12 @@ TEST_P(MethodContract, BudgetRespectedAndBytesFreed) {
     // Resident bytes right after compression: exactly the kept entries (fp32 K and V + position).
     const size_t per_entry = 2 * size_t(c.head_dim) * sizeof(float) + sizeof(int32_t);
     size_t expected = size_t(o.stats.kept_tokens) * per_entry;
-    if (GetParam() == "razor_attention")  // heads holding a compensation entry carry a logit bias per entry
+    const MethodRoles& roles = find_method(GetParam()).roles;
+    if (roles.compensates)  // heads holding a compensation entry carry a logit bias per entry
       for (const auto& layer : o.positions)
         for (const auto& h : layer)
           if (int64_t(h.size()) != T) expected += h.size() * sizeof(float);
-    if (GetParam() == "kivi")
+    if (roles.codec)  // kivi
       expected = size_t(c.n_layers * c.n_kv_heads) *
                  kivi_head_bytes(T, c.head_dim, ratio >= 0.75 ? 2 : ratio >= 0.5 ? 4 : 8, 16, 32);
     EXPECT_EQ(o.stats.kv_resident_bytes, expected) << "ratio " << ratio;
@@ -181,8 +204,10 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
   Outcome ref = run(full);
   for (bool query_aware : {false, true}) {
     MethodSpec s = spec(0.0, query_aware);
-    // think (channel ratio) and duo_attention (streaming-head ratio) take ratios only.
-    if (GetParam() != "think" && GetParam() != "duo_attention" && GetParam() != "kivi") {
+    // think (channel ratio) and duo_attention (streaming-head ratio) take ratios only; a codec
+    // (kivi) alone takes neither.
+    const MethodRoles& roles = find_method(GetParam()).roles;
+    if (takes_token_budget(roles.budget) && !roles.codec) {
       s.token_budget = 160 + 8;  // >= every compressed part
       Outcome o = run(s);
       EXPECT_EQ(o.first_logits, ref.first_logits) << "query_aware " << query_aware;  // bit for bit
@@ -197,11 +222,10 @@ TEST_P(MethodContract, BudgetCoveringContextEqualsFullAttention) {
 TEST_P(MethodContract, QueryAwareCompressesTheQuestionToo) {
   Outcome o = run(spec(0.5, true));
   EXPECT_EQ(o.stats.context_tokens, 168);
-  const std::set<std::string> not_uniform = {"full",  "pyramidkv", "adakv",   "think",          "duo_attention",
-                                             "quest", "kivi",      "decoding", "razor_attention"};
-  if (!not_uniform.count(GetParam()))
+  if (find_method(GetParam()).roles.budget == Budget::Uniform) {
     for (const auto& layer : o.positions)
       for (const auto& h : layer) EXPECT_EQ(int64_t(h.size()), 84);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMethods, MethodContract, ::testing::ValuesIn(method_ids()),
@@ -239,20 +263,10 @@ TEST(MethodRegistry, UnknownIdsAndParametersAreClearErrors) {
   const ModelConfig& c = tiny().ck.config;
   MethodSpec s;
   s.id = "snapkvv";
-  try {
-    make_method(s, c);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("did you mean 'snapkv'"), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { make_method(s, c); }, {"did you mean 'snapkv'"});
   s.id = "snapkv";
   s.params.set("windw", "3");
-  try {
-    make_method(s, c);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("did you mean 'window'"), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { make_method(s, c); }, {"did you mean 'window'"});
   s.params = {};
   s.compression_ratio = 1.0;
   EXPECT_THROW(make_method(s, c), Error);
@@ -325,7 +339,7 @@ TEST(MethodSchedule, DecodeTimeH2oAndTovaHoldTheBudgetWhileGenerating) {
 
 // A KIVI-encoded head holds its older entries packed: quest must select pages over every entry
 // (dequantized), exactly as over the same rows stored in fp32. Reading the fp32 storage as if it held
-// every row ran past its end (tests/CMakeLists.txt runs this under AddressSanitizer too).
+// every row ran past its end (scripts/sanitize.sh runs this under AddressSanitizer and UBSan).
 TEST(MethodRegistry, QuestSelectsOverEveryRowOfAKiviEncodedCache) {
   TinyModel& m = tiny();
   MethodSpec s;
@@ -365,13 +379,7 @@ TEST(MethodRegistry, DecodeTimeEvictionWithACodecIsRefused) {
   const ModelConfig& c = tiny().ck.config;
   MethodSpec s;
   s.id = "decoding+kivi";
-  try {
-    make_method(s, c);
-    ADD_FAILURE() << "decoding+kivi was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'decoding' evicts entries during decoding"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("'kivi' packs"), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { make_method(s, c); }, {"'decoding' evicts entries during decoding", "'kivi' packs"});
   s.id = "h2o+kivi";
   s.params.set("schedule", "decode");
   s.token_budget = 90;
@@ -402,12 +410,7 @@ TEST(MethodRegistry, CompositionEvictsThenEncodes) {
   EXPECT_LT(o.stats.kv_resident_bytes, a.stats.kv_resident_bytes);
   s.id = "snapkv+knorm";  // two evicting parts: refused
   s.params = Params{{"window", "16"}};
-  try {
-    run(s);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("two parts evict"), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { run(s); }, {"two parts evict"});
   s.id = "snapkv+nope";
   EXPECT_THROW(run(s), Error);
 }
@@ -458,6 +461,100 @@ TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {
   s.params.set("scorer", "snapkv");
   s.params.set("kernel_size", "3");
   EXPECT_NO_THROW(run(s));
+}
+
+// The roles a method declares are what its object does: a selector selects, a codec encodes, a
+// decode-time evictor has decode hooks, and a prefill evictor keeps fewer entries than the context.
+TEST(MethodRoles, DeclaredRolesMatchWhatTheMethodDoes) {
+  TinyModel& m = tiny();
+  for (const std::string& id : method_ids()) {
+    const MethodInfo& info = find_method(id);
+    MethodSpec s;
+    s.id = id;
+    s.params = tiny_params(id);
+    s.compression_ratio = info.roles.codec ? 0.0 : 0.5;
+    std::unique_ptr<Method> method = make_method(s, m.ck.config, m.model.get());
+    EXPECT_EQ(method->has_selector(), info.roles.selects) << id;
+    EXPECT_EQ(method->has_codec(), info.roles.codec) << id;
+    EXPECT_EQ(method->decode_hooks(), info.roles.evicts_during_decode(resolve_method_params(info, s.params))) << id;
+    const Outcome o = run(s);
+    const int64_t nominal = int64_t(160) * m.ck.config.n_layers * m.ck.config.n_kv_heads;
+    const bool evicts_at_prefill = info.roles.evicts && info.roles.schedule != Schedule::Decode;
+    EXPECT_EQ(o.stats.kept_tokens < nominal, evicts_at_prefill) << id << " kept " << o.stats.kept_tokens;
+  }
+}
+
+// The tiny model's parameters for the composite `id`: each part's tiny_params, under the name the
+// composite declares (a name two parts declare is "part.name"; a wrapper's scorer takes defaults).
+Params composite_tiny_params(const std::string& id, const std::vector<std::string>& parts) {
+  std::set<std::string> declared;
+  for (const auto& ps : find_method(id).params) declared.insert(ps.name);
+  Params out;
+  for (const std::string& part : parts) {
+    const Params tiny = tiny_params(part);
+    for (const auto& [k, v] : tiny.values()) {
+      if (declared.count(part + "." + k))
+        out.set(part + "." + k, v);
+      else if (declared.count(k))
+        out.set(k, v);
+    }
+  }
+  return out;
+}
+
+// A part's own parameters from tiny_params (without a wrapper's scorer parameters).
+Params own_tiny_params(const std::string& id) {
+  Params out;
+  const Params tiny = tiny_params(id);
+  for (const auto& ps : find_method(id).params)
+    if (tiny.has(ps.name)) out.set(ps.name, tiny.get_string(ps.name));
+  return out;
+}
+
+// Every pair "a+b" of registered methods: refused exactly when two parts claim one role (or a
+// decode-time evictor meets a codec); accepted ones run, and when one part evicts at prefill the
+// composite keeps exactly what that part alone keeps.
+TEST(MethodComposition, EveryPairTheRolesAllowRunsAndTheRestAreRefused) {
+  const std::vector<std::string> ids = method_ids();
+  std::map<std::string, Outcome> alone;
+  int accepted = 0, refused = 0;
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (size_t j = i + 1; j < ids.size(); ++j) {
+      const std::string id = ids[i] + "+" + ids[j];
+      const MethodRoles &a = find_method(ids[i]).roles, &b = find_method(ids[j]).roles;
+      auto prefill_evicts = [](const MethodRoles& r) { return r.evicts && r.schedule != Schedule::Decode; };
+      auto decode_evicts = [](const MethodRoles& r) { return r.evicts && r.schedule == Schedule::Decode; };
+      const bool conflict = (prefill_evicts(a) && prefill_evicts(b)) || (decode_evicts(a) && decode_evicts(b)) ||
+                            (a.selects && b.selects) || (a.codec && b.codec) ||
+                            (a.prunes_key_channels && b.prunes_key_channels) || (decode_evicts(a) && b.codec) ||
+                            (a.codec && decode_evicts(b));
+      MethodSpec s;
+      s.id = id;
+      s.compression_ratio = 0.5;
+      try {
+        s.params = composite_tiny_params(id, {ids[i], ids[j]});
+        const Outcome o = run(s, 160, 8, 3);
+        ++accepted;
+        EXPECT_FALSE(conflict) << id << " was accepted";
+        EXPECT_EQ(o.tokens.size(), 3u) << id;
+        const std::string evictor = prefill_evicts(a) ? ids[i] : prefill_evicts(b) ? ids[j] : "";
+        if (evictor.empty()) continue;
+        if (!alone.count(evictor)) {
+          MethodSpec e;
+          e.id = evictor;
+          e.params = own_tiny_params(evictor);
+          e.compression_ratio = 0.5;
+          alone.emplace(evictor, run(e, 160, 8, 3));
+        }
+        EXPECT_EQ(o.positions, alone.at(evictor).positions) << id << " keeps what " << evictor << " keeps";
+      } catch (const Error& e) {
+        ++refused;
+        EXPECT_TRUE(conflict) << id << " was refused: " << e.what();
+      }
+    }
+  std::printf("[ compositions ] %d pairs accepted and run, %d refused\n", accepted, refused);
+  EXPECT_GT(accepted, 30);
+  EXPECT_GT(refused, 30);
 }
 
 }  // namespace

@@ -108,9 +108,15 @@ TEST(OracleBands, MethodsBehaveAsTheirDesignPredicts) {
 // Swaps a registered method's factory for another's for the lifetime of the object (tests only).
 class FactorySwap {
  public:
+  // `with`'s factory builds the method, given `with`'s own parameter defaults.
   FactorySwap(const std::string& id, const std::string& with)
       : info_(const_cast<MethodInfo&>(find_method(id))), saved_(info_.make) {
-    info_.make = find_method(with).make;
+    const MethodInfo* other = &find_method(with);
+    info_.make = [other](const MethodContext& ctx) {
+      MethodContext c = ctx;
+      c.params = resolve_method_params(*other, Params{});
+      return other->make(c);
+    };
   }
   ~FactorySwap() { info_.make = saved_; }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
 #include "core/random.h"
 #include "kv/kivi_codec.h"

@@ -18,12 +18,6 @@
 
 namespace kvb::test {
 
-inline std::filesystem::path fresh_db(const std::string& name) {
-  std::filesystem::path p = tmp_dir() / name;
-  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + ext);
-  return p;
-}
-
 // The sweep's database (built on first use).
 inline std::filesystem::path reports_fixture_db() {
   static std::once_flag once;

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/percentile.h"
 #include "store/provenance.h"
 #include "store/results_store.h"
 #include "test_util.h"

@@ -248,8 +248,8 @@ TEST(Sweep, StoresEveryCaseAndResumes) {
 
 TEST(Sweep, FailuresAreIsolatedAndRerunOnRequest) {
   json j = tiny_config(2);
-  // A bad method value fails every case of its configuration; a bad task value fails case
-  // generation (one row for the configuration); the rest runs.
+  // A bad method value fails its configuration when the method is built (one row); a bad task value
+  // fails case generation (one row for the configuration); the rest runs.
   j["methods"] = json::parse(R"(["full", {"id": "adakv", "params": {"alpha_safeguard": 7}}])");
   j["tasks"] =
       json::parse(R"([{"id": "niah_single", "params": {"max_new_tokens": 8, "haystack": ["noise", "bogus"]}}])");
@@ -257,15 +257,14 @@ TEST(Sweep, FailuresAreIsolatedAndRerunOnRequest) {
   SweepSummary s = sweep(j, db);
   EXPECT_EQ(s.configs, 4);
   EXPECT_EQ(s.ok, 2);             // full, noise
-  EXPECT_EQ(s.errors, 2);         // adakv, noise: each case
-  EXPECT_EQ(s.config_errors, 2);  // bogus haystack, for both methods
+  EXPECT_EQ(s.errors, 0);
+  EXPECT_EQ(s.config_errors, 3);  // bogus haystack for both methods; adakv's alpha_safeguard with noise
   EXPECT_EQ(
       scalar(db, "SELECT count(*) FROM samples WHERE case_id = '*' AND status = 'error' AND reason LIKE '%bogus%'"), 2);
   EXPECT_EQ(
-      scalar(
-          db,
-          "SELECT count(*) FROM samples WHERE case_id <> '*' AND status = 'error' AND reason LIKE '%alpha_safeguard%'"),
-      2);
+      scalar(db,
+             "SELECT count(*) FROM samples WHERE case_id = '*' AND status = 'error' AND reason LIKE '%alpha_safeguard%'"),
+      1);
 
   SweepSummary again = sweep(j, db);
   EXPECT_EQ(again.ran, 0);
@@ -273,10 +272,9 @@ TEST(Sweep, FailuresAreIsolatedAndRerunOnRequest) {
   SweepOptions rerun;
   rerun.rerun_failed = true;
   SweepSummary retried = sweep(j, db, rerun);
-  EXPECT_EQ(retried.ran, 2);  // the two failing cases, not the ok ones
-  EXPECT_EQ(retried.errors, 2);
-  EXPECT_EQ(retried.config_errors, 2);
-  EXPECT_EQ(scalar(db, "SELECT count(*) FROM samples"), 6);
+  EXPECT_EQ(retried.ran, 0);  // the ok cases are kept; the failing configurations fail again
+  EXPECT_EQ(retried.config_errors, 3);
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM samples"), 5);
 }
 
 TEST(Sweep, AModelThatFailsToLoadFailsOnlyItsConfigurations) {
@@ -442,7 +440,7 @@ TEST(SweepCli, RunInspectExport) {
                              db.string() + "' -q");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("3 cases run (3 ok"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("niah_single | streaming_llm | 3 ok cases stored"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("niah_single | streaming_llm ratio 0.5 | 3 ok cases stored"), std::string::npos) << r.output;
   r = test::run_kvbench("run --model '" + model +
                         "' --task niah_single --length 300 --n 3 --param max_new_tokens=8 "
                         "--chat-template none --method streaming_llm --ratio 0.5 -t 1 --db '" +
@@ -523,6 +521,25 @@ TEST(SweepCli, ParamDeclaredByTaskAndMethodIsRefusedByEvalAndRun) {
               std::string::npos)
         << cmd << ": " << r.output;
   }
+}
+
+// A method that cannot be built for the model (duo_attention without head scores) fails the
+// configuration once, before any case runs: eval and run exit 2 naming the fix; run keeps the
+// configuration's error row in its database.
+TEST(SweepCli, MethodThatCannotBeBuiltIsTheCommandsError) {
+  const fs::path db = fresh("unbuildable_method.db");
+  for (const std::string& cmd : std::vector<std::string>{"eval", "run --db '" + db.string() + "'"}) {
+    auto r = test::run_kvbench(cmd + " -q --model '" + test::stories260k().string() +
+                               "' --task niah_single --length 400 --n 2 --method duo_attention --ratio 0.5");
+    EXPECT_EQ(r.exit_code, 2) << cmd << ": " << r.output;
+    EXPECT_NE(r.output.find("kvbench calibrate duo"), std::string::npos) << cmd << ": " << r.output;
+  }
+  ResultsStore store(db.string());
+  Statement q = store.prepare("SELECT case_id, status FROM samples");
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.text(0), "*");
+  EXPECT_EQ(q.text(1), "error");
+  EXPECT_FALSE(q.step());
 }
 
 }  // namespace

@@ -22,6 +22,13 @@ inline std::filesystem::path tmp_dir() {
   return p;
 }
 
+// A path in tmp_dir() with no database there (nor its -wal / -shm files).
+inline std::filesystem::path fresh_db(const std::string& name) {
+  std::filesystem::path p = tmp_dir() / name;
+  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + ext);
+  return p;
+}
+
 // Bytes from a hex string ("00ff..."), as the text goldens store binary test vectors.
 inline std::vector<uint8_t> from_hex(const std::string& s) {
   std::vector<uint8_t> out(s.size() / 2);

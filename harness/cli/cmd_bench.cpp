@@ -110,8 +110,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--decode-context", args->decode_context, "Context length before timing decode");
   cmd->add_option("--decode-tokens", args->decode_tokens, "Tokens to decode (0 = skip)");
   cmd->add_option("--repeats", args->repeats, "Repeat each prefill and keep the fastest");
-  add_engine_options(cmd, args->engine);
-  add_weights_option(cmd, args->weights);
+  add_engine_options(cmd, args->engine, &args->weights);
   cmd->add_option("--json", args->json_path, "Also write the results as JSON");
   cmd->callback([args] { run_bench(*args); });
 });

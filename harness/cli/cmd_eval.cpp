@@ -55,23 +55,62 @@ void export_kvpress_rows(const SweepConfig& config, const std::string& path) {
   fmt::print("{} cases of {} written as kvpress rows to {}\n", cases.size(), cell.task, path);
 }
 
+// One configuration's rows as read back from the store.
+struct ConfigRows {
+  json canonical;
+  std::vector<double> scores;
+  json rows = json::array();
+  int64_t errors = 0, skipped = 0;
+  std::string first_error;
+};
+
+std::string method_label(const json& m, bool query_aware) {
+  const std::string id = m["id"];
+  if (id == "full") return id;
+  const int64_t budget = m["token_budget"];
+  return fmt::format("{} {}{}", id,
+                     budget > 0 ? fmt::format("budget {}", budget)
+                                : fmt::format("ratio {}", m["compression_ratio"].get<double>()),
+                     query_aware ? " query-aware" : "");
+}
+
+json config_json(const ConfigRows& c, const SweepConfig& config, double mean, const reports::Interval& ci) {
+  const json& m = c.canonical["method"];
+  return json{{"task", c.canonical["task"]["id"]},
+              {"task_version", c.canonical["task"]["version"]},
+              {"params", c.canonical["task"]["params"]},
+              {"seed", c.canonical["seed"]},
+              {"model", config.models[0].path.string()},
+              {"method", m["id"]},
+              {"method_version", m["version"]},
+              {"method_params", m["params"]},
+              {"compression_ratio", m["compression_ratio"]},
+              {"token_budget", m["token_budget"]},
+              {"query_aware", c.canonical["mode"] == "query_aware"},
+              {"commit", KVB_GIT_COMMIT},
+              {"mean", mean},
+              {"ci95", {ci.lo, ci.hi}},
+              {"errors", c.errors},
+              {"skipped", c.skipped},
+              {"cases", c.rows}};
+}
+
 void run_eval(const EvalArgs& a) {
   const SweepConfig config = single_run_config(a.run, "kvbench eval");
   if (!a.export_kvpress.empty()) return export_kvpress_rows(config, a.export_kvpress);
-  const SweepCell cell = expand_grid(config).at(0);
-  const MethodSpec& spec = cell.method;
 
   // Secondary scores and predictions come from the sweep's per-case callback; everything else is
   // read back from the store, as `kvbench run` would have stored it.
-  std::map<std::string, std::vector<std::pair<std::string, double>>> extra_scores;
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::string, double>>> extra_scores;
   int shown = 0;
   const bool tty = isatty(STDERR_FILENO);
   SweepOptions opt;
   opt.quiet = log_level() == LogLevel::Quiet;
   opt.command = "eval";
   opt.argv = process_argv();
-  opt.on_case_result = [&](const Case& c, const CaseResult& r) {
-    extra_scores[c.id] = r.extra_scores;
+  apply_shared_prefill_options(a.run.no_shared_prefill, a.run.max_shared_bytes, opt);
+  opt.on_case_result = [&](const std::string& config_hash, const Case& c, const CaseResult& r) {
+    extra_scores[{config_hash, c.id}] = r.extra_scores;
     if (shown++ < a.show)
       fmt::print(stderr, "{}{} score {:.0f} | answers: {} | prediction: {}\n", tty ? "\r\033[K" : "", c.id, r.score,
                  fmt::join(c.answers, " / "), r.prediction);
@@ -82,68 +121,61 @@ void run_eval(const EvalArgs& a) {
   Statement q = store.prepare(
       "SELECT s.case_id, s.status, s.reason, s.score, s.prediction, s.answers, s.prompt_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.decode_seconds, s.method_seconds, s.kept_tokens, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, c.canonical_json FROM samples s JOIN configs c USING (config_hash) "
+      "s.kv_nominal_bytes, c.canonical_json, s.config_hash FROM samples s JOIN configs c USING (config_hash) "
       "ORDER BY s.rowid");
-  std::vector<double> scores;
-  json rows = json::array(), canonical;
   // As Checkpoint::name(): a .gguf file's stem, a Hugging Face directory's name.
   const fs::path& model_path = config.models[0].path;
   const std::string model_name =
       fs::is_directory(model_path) ? model_path.filename().string() : model_path.stem().string();
-  std::string first_error;
-  int64_t errors = 0, skipped = 0;
+  std::vector<std::string> order;  // config hashes in the order their first row was stored
+  std::map<std::string, ConfigRows> by_config;
+  int64_t errors = 0;
   while (q.step()) {
-    canonical = json::parse(q.text(14));
+    const std::string hash = q.text(15);
+    if (!by_config.count(hash)) order.push_back(hash);
+    ConfigRows& c = by_config[hash];
+    c.canonical = json::parse(q.text(14));
     const std::string status = q.text(1);
     // A configuration that could not start (model, backend, task parameters) is the command's error.
     KVB_CHECK(q.text(0) != "*", "{}", q.text(2));
     if (status != "ok") {
-      (status == "error" ? errors : skipped) += 1;
-      if (first_error.empty()) first_error = q.text(0) + ": " + q.text(2);
+      (status == "error" ? c.errors : c.skipped) += 1;
+      if (c.first_error.empty()) c.first_error = q.text(0) + ": " + q.text(2);
       continue;
     }
-    scores.push_back(q.real(3));
+    c.scores.push_back(q.real(3));
     json row = {{"case_id", q.text(0)},          {"score", q.real(3)},
                 {"prediction", q.text(4)},       {"answers", json::parse(q.text(5))},
                 {"prompt_tokens", q.integer(6)}, {"generated_tokens", q.integer(7)},
                 {"prefill_seconds", q.real(8)},  {"decode_seconds", q.real(9)},
                 {"method_seconds", q.real(10)},  {"kept_tokens", q.integer(11)},
                 {"kv_resident_bytes", q.integer(12)}, {"kv_nominal_bytes", q.integer(13)}};
-    for (const auto& [scorer, value] : extra_scores[q.text(0)]) row[scorer] = value;
-    rows.push_back(std::move(row));
+    for (const auto& [scorer, value] : extra_scores[{hash, q.text(0)}]) row[scorer] = value;
+    c.rows.push_back(std::move(row));
   }
-  const reports::Interval ci = reports::bootstrap_mean_ci(scores);
-  const double mean = scores.empty() ? 0.0 : reports::mean(scores);
-  const std::string method_label =
-      spec.id == "full" ? spec.id
-                        : fmt::format("{} {}{}", spec.id,
-                                      spec.token_budget > 0 ? fmt::format("budget {}", spec.token_budget)
-                                                            : fmt::format("ratio {}", spec.compression_ratio),
-                                      spec.query_aware ? " query-aware" : "");
-  fmt::print("{} v{} | model {} | method {} | {} cases | score {:.1f} (95% CI {:.1f}-{:.1f}) | {:.1f}s{}\n", cell.task,
-             cell.task_version, model_name, method_label, scores.size(), mean, scores.empty() ? 0.0 : ci.lo,
-             scores.empty() ? 0.0 : ci.hi, sum.seconds,
-             errors + skipped ? fmt::format(" | {} errors, {} skipped (first: {})", errors, skipped, first_error) : "");
+  json configs = json::array();
+  for (const std::string& hash : order) {
+    const ConfigRows& c = by_config[hash];
+    errors += c.errors;
+    const reports::Interval ci = reports::bootstrap_mean_ci(c.scores);
+    const double mean = c.scores.empty() ? 0.0 : reports::mean(c.scores);
+    fmt::print("{} v{} | model {} | method {} | {} cases | score {:.1f} (95% CI {:.1f}-{:.1f}) | {:.1f}s{}\n",
+               c.canonical["task"]["id"].get<std::string>(), c.canonical["task"]["version"].get<int>(), model_name,
+               method_label(c.canonical["method"], c.canonical["mode"] == "query_aware"), c.scores.size(), mean,
+               c.scores.empty() ? 0.0 : ci.lo, c.scores.empty() ? 0.0 : ci.hi, sum.seconds,
+               c.errors + c.skipped
+                   ? fmt::format(" | {} errors, {} skipped (first: {})", c.errors, c.skipped, c.first_error)
+                   : "");
+    configs.push_back(config_json(c, config, mean, ci));
+  }
+  if (order.size() > 1)
+    fmt::print("{} configurations from {} prefills ({:.1f}s in all){}\n", order.size(), sum.prefills, sum.seconds,
+               opt.shared_prefill ? "" : "; --no-shared-prefill");
   if (!a.json_path.empty()) {
     std::ofstream f(a.json_path);
     KVB_CHECK(f.good(), "{}: cannot write", a.json_path);
-    json out = {{"task", cell.task},
-                {"task_version", cell.task_version},
-                {"params", canonical["task"]["params"]},
-                {"seed", cell.seed},
-                {"model", config.models[0].path.string()},
-                {"method", spec.id},
-                {"method_version", cell.method_version},
-                {"method_params", canonical["method"]["params"]},
-                {"compression_ratio", spec.compression_ratio},
-                {"token_budget", spec.token_budget},
-                {"query_aware", spec.query_aware},
-                {"commit", KVB_GIT_COMMIT},
-                {"mean", mean},
-                {"ci95", {ci.lo, ci.hi}},
-                {"errors", errors},
-                {"skipped", skipped},
-                {"cases", rows}};
+    // One configuration: its object; several: {"configs": [...]}.
+    const json out = configs.size() == 1 ? configs[0] : json{{"configs", configs}};
     f << out.dump(2) << "\n";
   }
   if (errors > 0) exit_code() = 1;

@@ -80,8 +80,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "auto | none | chatml | llama3")->capture_default_str();
   cmd->add_option("--system", a->system, "System message (chat templates only)");
   cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
-  add_engine_options(cmd, a->engine);
-  add_weights_option(cmd, a->weights);
+  add_engine_options(cmd, a->engine, &a->weights);
   cmd->add_flag("--show-tokens", a->show_tokens, "Print prompt and generated token ids to stderr");
   cmd->callback([a] { run_generate(*a); });
 });

@@ -51,7 +51,8 @@ void list_tasks_cmd() {
 
 void list_methods_cmd() {
   for (const MethodInfo* m : list_methods()) {
-    fmt::print("{} v{}  {}\n    parts: {}\n", m->id, m->version, m->paper, m->parts);
+    fmt::print("{} v{}  {}\n    roles: {}\n    parts: {}\n", m->id, m->version, m->paper, describe_roles(m->roles),
+               m->parts);
     if (m->wraps_scorer) fmt::print("    (also takes the wrapped scorer's parameters)\n");
     for (const auto& p : m->params) fmt::print("    {}={}  {}\n", p.name, p.default_value, p.description);
   }

@@ -94,8 +94,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_option("--length", a->length, "Tokens per case (the task's 'length', or mqar's 'seq_len')");
   cmd->add_option("--n", a->n, "Number of cases (the task's 'num_samples')");
   cmd->add_option("--seed", a->seed, "Task seed")->capture_default_str();
-  add_engine_options(cmd, a->engine);
-  add_weights_option(cmd, a->weights);
+  add_engine_options(cmd, a->engine, &a->weights);
   cmd->add_option("--show", a->show, "Print the first N predictions next to their answers");
   cmd->callback([a] { run_oracle_check(*a); });
 });

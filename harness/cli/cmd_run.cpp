@@ -33,16 +33,26 @@ void run_cmd(const RunArgs& a) {
   opt.quiet = log_level() == LogLevel::Quiet;
   opt.command = "run";
   opt.argv = process_argv();
+  apply_shared_prefill_options(a.run.no_shared_prefill, a.run.max_shared_bytes, opt);
   SweepSummary s = run_sweep(config, store, opt);
   print_sweep_summary(config, s, a.db);
-  // The configuration's mean score over its stored ok cases.
+  // Each configuration's mean score over its stored ok cases.
   Statement q = store.prepare(
-      "SELECT n, mean_score, errors, skipped FROM config_summary WHERE config_hash IN "
-      "(SELECT config_hash FROM run_configs WHERE run_id = ?)");
+      "SELECT s.n, s.mean_score, s.errors, s.skipped, c.method, c.compression_ratio, c.token_budget "
+      "FROM config_summary s JOIN configs c USING (config_hash) WHERE s.config_hash IN "
+      "(SELECT config_hash FROM run_configs WHERE run_id = ?) ORDER BY c.method, c.compression_ratio, c.token_budget");
   q.bind(1, s.run_id);
-  while (q.step())
-    fmt::print("{} | {} | {} ok cases stored | mean score {:.1f} | {} errors | {} skipped\n", config.tasks[0].id,
-               config.methods[0].id, q.integer(0), q.is_null(1) ? 0.0 : q.real(1), q.integer(2), q.integer(3));
+  while (q.step()) {
+    const std::string method = q.text(4);
+    const std::string budget = method == "full"     ? ""
+                               : q.integer(6) > 0   ? fmt::format(" budget {}", q.integer(6))
+                                                    : fmt::format(" ratio {}", q.real(5));
+    fmt::print("{} | {}{} | {} ok cases stored | mean score {:.1f} | {} errors | {} skipped\n", config.tasks[0].id,
+               method, budget, q.integer(0), q.is_null(1) ? 0.0 : q.real(1), q.integer(2), q.integer(3));
+  }
+  // A configuration that could not start (stored as one error row) is this command's error.
+  KVB_CHECK(s.first_config_error.empty(), "{} (stored in {} as the configuration's error row)", s.first_config_error,
+            a.db);
   if (s.interrupted) exit_code() = 130;
 }
 

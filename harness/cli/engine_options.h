@@ -16,7 +16,9 @@ inline void add_weights_option(CLI::App* cmd, std::string& weights) {
       ->capture_default_str();
 }
 
-inline void add_engine_options(CLI::App* cmd, EngineOptions& e) {
+// `weights` (when given) binds --weights too.
+inline void add_engine_options(CLI::App* cmd, EngineOptions& e, std::string* weights = nullptr) {
+  if (weights) add_weights_option(cmd, *weights);
   cmd->add_option("-t,--threads", e.threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--prefill-chunk", e.prefill_chunk, "Tokens per prefill chunk")
       ->check(CLI::PositiveNumber)

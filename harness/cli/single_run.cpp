@@ -51,8 +51,14 @@ void add_single_run_options(CLI::App* cmd, SingleRunArgs& a) {
                   "Task or method parameter key=value (repeatable; goes to whichever declares it)");
   cmd->add_option("--task-param", a.task_params, "Task parameter key=value (repeatable)");
   cmd->add_option("--method-param", a.method_params, "Method parameter key=value (repeatable)");
-  cmd->add_option("--method", a.method, "KV-compression method (kvbench list methods)")->capture_default_str();
-  cmd->add_option("--ratio", a.ratio, "Compression ratio: fraction of the context's KV entries removed");
+  cmd->add_option("--method", a.methods,
+                  "KV-compression method (kvbench list methods); several (repeated or comma-separated) run "
+                  "every method x ratio, one prefill per case")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--ratio", a.ratios,
+                  "Compression ratio: fraction of the context's KV entries removed (several: comma-separated)")
+      ->delimiter(',');
   cmd->add_option("--budget", a.budget, "Tokens kept per KV head (instead of --ratio)");
   cmd->add_flag("--query-aware", a.query_aware, "Compress after the question is prefilled (default: before)");
   cmd->add_option("--length", a.length, "Target context length in tokens (sets the task's 'length')");
@@ -60,36 +66,74 @@ void add_single_run_options(CLI::App* cmd, SingleRunArgs& a) {
   cmd->add_option("--seed", a.seed, "Task seed")->capture_default_str();
   cmd->add_option("--haystack-dir", a.haystack_dir, "NIAH haystack from the *.txt files under DIR (haystack=dir)");
   cmd->add_option("--chat-template", a.chat_template, "auto | none | chatml | llama3")->capture_default_str();
-  add_engine_options(cmd, a.engine);
-  add_weights_option(cmd, a.weights);
+  add_engine_options(cmd, a.engine, &a.weights);
+  add_shared_prefill_options(cmd, a.no_shared_prefill, a.max_shared_bytes);
+}
+
+void add_shared_prefill_options(CLI::App* cmd, bool& no_shared_prefill, std::string& max_shared_bytes) {
+  cmd->add_flag("--no-shared-prefill", no_shared_prefill,
+                "Prefill every row alone (default: configurations that differ only in method and budget share "
+                "one prefill per case; the stored results are the same)");
+  cmd->add_option("--max-shared-bytes", max_shared_bytes,
+                  "Memory bound of a shared prefill (full KV cache + recordings + one method's copy), e.g. 8G; "
+                  "larger groups are split")
+      ->capture_default_str();
+}
+
+void apply_shared_prefill_options(bool no_shared_prefill, const std::string& max_shared_bytes, SweepOptions& opt) {
+  opt.shared_prefill = !no_shared_prefill;
+  opt.max_shared_bytes = parse_byte_size(max_shared_bytes, "--max-shared-bytes");
 }
 
 SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command) {
   const TaskInfo& task = find_task(a.task);
-  const MethodInfo& method = lookup_method(a.method);
-  KVB_CHECK(!(a.ratio > 0 && a.budget > 0), "give either --ratio or --budget, not both");
+  KVB_CHECK(!a.methods.empty(), "--method: give at least one method");
+  std::vector<const MethodInfo*> methods;
+  for (const std::string& id : a.methods) methods.push_back(&lookup_method(id));
+  bool any_ratio = false;
+  for (double r : a.ratios) any_ratio |= r > 0;
+  KVB_CHECK(!(any_ratio && a.budget > 0), "give either --ratio or --budget, not both");
   TaskParams task_params;
-  Params method_params;
+  std::vector<Params> method_params(methods.size());
+  auto to_methods = [&](const std::string& key, const std::string& value) {
+    std::vector<size_t> takers;
+    for (size_t i = 0; i < methods.size(); ++i)
+      if (method_takes(*methods[i], method_params[i], key, value)) takers.push_back(i);
+    return takers;
+  };
   for (const auto& kv : a.task_params) task_params.set_from_string(kv);
-  for (const auto& kv : a.method_params) method_params.set_from_string(kv);
+  for (const auto& kv : a.method_params) {
+    Params one;
+    one.set_from_string(kv);
+    const auto& [key, value] = *one.values().begin();
+    std::vector<size_t> takers = to_methods(key, value);
+    if (takers.empty())  // nobody takes it: every method's check names the key
+      for (size_t i = 0; i < methods.size(); ++i) takers.push_back(i);
+    for (size_t i : takers) method_params[i].set(key, value);
+  }
   for (const auto& kv : a.params) {
     Params one;
     one.set_from_string(kv);
     const auto& [key, value] = *one.values().begin();
-    const bool to_task = declares(task.params, key), to_method = method_takes(method, method_params, key, value);
-    KVB_CHECK(!(to_task && to_method),
+    const std::vector<size_t> takers = to_methods(key, value);
+    const bool to_task = declares(task.params, key);
+    KVB_CHECK(!(to_task && !takers.empty()),
               "--param {}: both task '{}' and method '{}' have '{}'; use --task-param or --method-param", kv, task.id,
-              method.id, key);
-    (to_method ? method_params : task_params).set(key, value);
+              takers.empty() ? "" : methods[takers[0]]->id, key);
+    if (takers.empty()) task_params.set(key, value);
+    for (size_t i : takers) method_params[i].set(key, value);
   }
   if (a.length > 0) KVB_CHECK(declares(task.params, "length"), "--length: task '{}' has no 'length' parameter", task.id);
   if (a.n > 0) KVB_CHECK(declares(task.params, "num_samples"), "--n: task '{}' has no 'num_samples' parameter", task.id);
   apply_haystack_dir(task, task_params, a.haystack_dir);
 
+  json method_list = json::array();
+  for (size_t i = 0; i < methods.size(); ++i)
+    method_list.push_back({{"id", methods[i]->id}, {"params", to_json(method_params[i])}});
   json cfg = {
       {"name", command.substr(command.rfind(' ') + 1)},
       {"models", json::array({{{"path", a.model}, {"chat_template", a.chat_template}, {"weights", a.weights}}})},
-      {"methods", json::array({{{"id", method.id}, {"params", to_json(method_params)}}})},
+      {"methods", method_list},
       {"tasks", json::array({{{"id", task.id}, {"params", to_json(task_params)}}})},
       {"seeds", json::array({a.seed})},
       {"mode", a.query_aware ? "query_aware" : "query_agnostic"},
@@ -99,7 +143,7 @@ SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command
   if (a.budget > 0)
     cfg["budgets"] = {{"tokens", json::array({a.budget})}};
   else
-    cfg["budgets"] = {{"ratios", json::array({a.ratio})}};
+    cfg["budgets"] = {{"ratios", a.ratios.empty() ? json::array({0.0}) : json(a.ratios)}};
   if (a.length > 0) cfg["lengths"] = json::array({a.length});
   if (a.n > 0) cfg["cases"] = a.n;
   return parse_sweep_config(cfg, command);

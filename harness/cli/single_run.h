@@ -9,27 +9,36 @@
 #include <vector>
 
 #include "backends/forward_backend.h"
+#include "eval/sweep.h"
 #include "eval/sweep_config.h"
 
 namespace kvb::cli {
 
 struct SingleRunArgs {
-  std::string model, task, method = "full", chat_template = "auto", weights = "native", haystack_dir;
+  std::string model, task, chat_template = "auto", weights = "native", haystack_dir;
+  std::vector<std::string> methods{"full"};  // several: every method x ratio, one prefill per case
   std::vector<std::string> params, task_params, method_params;
-  double ratio = 0.0;
+  std::vector<double> ratios;
   int64_t budget = 0;
   bool query_aware = false;
   int length = 0, n = 0;
   uint64_t seed = 0;
   EngineOptions engine;
+  bool no_shared_prefill = false;
+  std::string max_shared_bytes = "8G";
 };
 
 void add_single_run_options(CLI::App* cmd, SingleRunArgs& a);
+// --no-shared-prefill and --max-shared-bytes (eval, run, sweep) into the sweep options.
+void add_shared_prefill_options(CLI::App* cmd, bool& no_shared_prefill, std::string& max_shared_bytes);
+void apply_shared_prefill_options(bool no_shared_prefill, const std::string& max_shared_bytes, SweepOptions& opt);
 
-// The one --param rule: a key goes to whichever of the task and the method declares it (a
-// wrapper's scorer parameters count as the wrapper's); both: an error asking for --task-param or
-// --method-param; neither: the task, whose parameter check then names the unknown key.
-// Returns the one-cell sweep config; `command` names the source in errors ("kvbench eval").
+// The one --param rule: a key goes to whichever of the task and the methods declares it (to every
+// method that takes it; a wrapper's scorer parameters count as the wrapper's); task and a method:
+// an error asking for --task-param or --method-param; neither: the task, whose parameter check then
+// names the unknown key. --method-param goes to every method that takes it (none: all, so that the
+// method's check names the key). Returns the sweep config (methods x ratios cells); `command` names
+// the source in errors ("kvbench eval").
 SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command);
 
 }  // namespace kvb::cli

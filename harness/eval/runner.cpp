@@ -6,6 +6,7 @@
 #include "eval/runner.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/timer.h"
 #include "eval/prompt.h"
@@ -16,27 +17,57 @@
 
 namespace kvb {
 
+RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
+                               bool want_logits) {
+  KVB_CHECK(!compressed.empty(), "the prompt has no context tokens to compress");
+  RecordedPrefill rp{model.make_cache(), Tensor{}, nullptr, std::move(compressed)};
+  const int64_t T = int64_t(rp.tokens.size());
+  rp.cache.reserve(T);
+  Stopwatch sw;
+  rp.recorder = std::make_unique<PrefillRecorder>(model.config(), needs, T);
+  rp.logits = model.forward(rp.tokens, rp.cache, want_logits ? LogitRows::Last : LogitRows::None, rp.recorder.get());
+  rp.seconds = sw.seconds();
+  return rp;
+}
+
+size_t RecordedPrefill::bytes() const { return cache.resident_bytes() + recorder->recorded_bytes(); }
+
 CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec, std::span<const int32_t> context,
-                                      std::span<const int32_t> question, int max_new_tokens, CaseResult& r) {
+                                      std::span<const int32_t> question, int max_new_tokens, CaseResult& r,
+                                      const RecordedPrefill* shared) {
   const ModelConfig& cfg = model.config();
   CompressedPrefill p{model.make_cache(), Tensor{}, make_method(spec, cfg, &model)};
   std::vector<int32_t> compressed(context.begin(), context.end());
   if (spec.query_aware) compressed.insert(compressed.end(), question.begin(), question.end());
-  KVB_CHECK(!compressed.empty(), "the prompt has no context tokens to compress");
   r.context_tokens = int64_t(compressed.size());
 
+  // The compressed part prefilled with full attention: this method's own prefill, or a copy of one
+  // shared with other methods (its time is counted in every row that uses it).
+  std::optional<RecordedPrefill> own;
+  if (shared) {
+    KVB_CHECK(p.cache.mirror() == nullptr, "shared prefill: this backend keeps a device copy of the cache, which a "
+              "copied cache would not follow; run the methods one by one");
+    KVB_CHECK(shared->tokens == compressed, "shared prefill: its {} tokens are not this case's {} compressed tokens",
+              shared->tokens.size(), compressed.size());
+    p.cache = shared->cache;
+    p.logits = shared->logits;
+  } else {
+    const PrefillNeeds needs = p.method->prefill_needs();
+    own.emplace(record_prefill(model, std::move(compressed), std::span<const PrefillNeeds>(&needs, 1), spec.query_aware));
+    p.cache = std::move(own->cache);
+    p.logits = std::move(own->logits);
+  }
+  const RecordedPrefill& base = shared ? *shared : *own;
+  Stopwatch after_prefill;
   KVCache& cache = p.cache;
-  cache.reserve(int64_t(compressed.size()));
-  Stopwatch prefill;
-  PrefillRecorder recorder(cfg, p.method->prefill_needs(), int64_t(compressed.size()));
-  p.logits = model.forward(compressed, cache, spec.query_aware ? LogitRows::Last : LogitRows::None, &recorder);
   r.kv_peak_bytes = cache.resident_bytes();
   {
     Stopwatch sw;
     MethodContext budget;
     budget.compression_ratio = spec.compression_ratio;
     budget.token_budget = spec.token_budget;
-    apply_prefill_decisions(*p.method, recorder, cfg.n_layers, budget.kept_for(int64_t(compressed.size())), cache);
+    apply_prefill_decisions(*p.method, *base.recorder, cfg.n_layers, budget.kept_for(int64_t(base.tokens.size())),
+                            cache);
     r.method_seconds += sw.seconds();
   }
   r.kept_tokens = cache.cached_tokens();
@@ -44,8 +75,9 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
   r.kv_nominal_bytes = cache.nominal_bytes();
   cache.reserve_additional(int64_t(spec.query_aware ? 0 : question.size()) + max_new_tokens);
   if (!spec.query_aware && !question.empty()) p.logits = model.forward(question, cache, LogitRows::Last);
-  r.prefill_seconds = prefill.seconds();
+  r.prefill_seconds = base.seconds + after_prefill.seconds();
   r.kv_peak_bytes = std::max(r.kv_peak_bytes, cache.resident_bytes());
+  if (shared) r.shared_prefill_bytes = shared->bytes();
   return p;
 }
 
@@ -68,14 +100,30 @@ namespace {
 // after it; query-aware (kvpress's convention), the question up to the first scored row is prefilled
 // with the context, that row's target is scored from the prefill's logits (before compression, as a
 // text answer's first token is), and the rest is teacher-forced on the compressed cache.
-CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec) {
+// The symbolic prompt split for `query_aware`: the context, the question prefix prefilled with it
+// (query-aware: up to the first scored row), and the rest of the question with its targets.
+struct SymbolicSplit {
+  SymbolicPrompt sp;
+  bool aware = false;
+  int64_t ahead = 0;
+};
+SymbolicSplit split_symbolic(const Case& c, const TaskEnv& env, int64_t V, bool query_aware) {
+  SymbolicSplit s{split_symbolic_case(c, env.tokenizer, int(V))};
+  s.aware = query_aware && !s.sp.targets.empty();
+  s.ahead = s.aware ? s.sp.targets.front().question_index + 1 : 0;
+  return s;
+}
+
+CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec,
+                                    const RecordedPrefill* shared) {
   const int64_t V = model.config().vocab_size;
-  const SymbolicPrompt sp = split_symbolic_case(c, env.tokenizer, int(V));
+  const SymbolicSplit split = split_symbolic(c, env, V, spec.query_aware);
+  const SymbolicPrompt& sp = split.sp;
   CaseResult r;
   r.case_id = c.id;
   r.prompt_tokens = int(sp.size());
-  const bool aware = spec.query_aware && !sp.targets.empty();
-  const int64_t ahead = aware ? sp.targets.front().question_index + 1 : 0;
+  const bool aware = split.aware;
+  const int64_t ahead = split.ahead;
   const std::span<const int32_t> prefix(sp.question.data(), size_t(ahead));
   SymbolicPrompt rest;
   rest.question.assign(sp.question.begin() + ahead, sp.question.end());
@@ -84,7 +132,7 @@ CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const Tas
     t.question_index -= ahead;
     rest.targets.push_back(std::move(t));
   }
-  CompressedPrefill p = prefill_with_method(model, spec, sp.context, prefix, 0, r);
+  CompressedPrefill p = prefill_with_method(model, spec, sp.context, prefix, 0, r, shared);
   SymbolicScore first;
   if (aware) score_symbolic_target(p.logits.ptr(), V, sp.targets.front(), env.tokenizer, first);
   DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes);
@@ -103,14 +151,30 @@ CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const Tas
 
 }  // namespace
 
-CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec) {
+std::vector<int32_t> compressed_part(const Case& c, const TaskEnv& env, const ModelConfig& config, bool query_aware) {
   KVB_CHECK(env.tokenizer != nullptr, "case {}: running a case needs the model's tokenizer", c.id);
-  if (!c.input_ids.empty()) return run_symbolic_with_method(model, c, env, spec);
+  std::vector<int32_t> out;
+  if (!c.input_ids.empty()) {
+    const SymbolicSplit s = split_symbolic(c, env, config.vocab_size, query_aware);
+    out = s.sp.context;
+    out.insert(out.end(), s.sp.question.begin(), s.sp.question.begin() + s.ahead);
+    return out;
+  }
+  const PromptTokens prompt = encode_prompt(c, env);
+  out = prompt.context;
+  if (query_aware) out.insert(out.end(), prompt.question.begin(), prompt.question.end());
+  return out;
+}
+
+CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& spec,
+                    const RecordedPrefill* shared) {
+  KVB_CHECK(env.tokenizer != nullptr, "case {}: running a case needs the model's tokenizer", c.id);
+  if (!c.input_ids.empty()) return run_symbolic_with_method(model, c, env, spec, shared);
   PromptTokens prompt = encode_prompt(c, env);
   CaseResult r;
   r.case_id = c.id;
   r.prompt_tokens = int(prompt.size());
-  CompressedPrefill p = prefill_with_method(model, spec, prompt.context, prompt.question, c.max_new_tokens, r);
+  CompressedPrefill p = prefill_with_method(model, spec, prompt.context, prompt.question, c.max_new_tokens, r, shared);
   GenerationOptions opt;
   opt.max_new_tokens = c.max_new_tokens;
   GenerationResult g = generate_with_method(model, p, *env.tokenizer, opt, r);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "eval/task.h"
+#include "kv/compression_protocol.h"
 #include "kv/method.h"
 #include "engine/generate.h"
 #include "engine/transformer.h"
@@ -31,7 +32,26 @@ struct CaseResult {
   size_t kv_resident_bytes = 0;   // K/V bytes held right after compression
   size_t kv_nominal_bytes = 0;    // bytes an uncompressed fp32 cache would hold at that point
   size_t kv_peak_bytes = 0;       // largest resident K/V bytes seen during the case
+  size_t shared_prefill_bytes = 0;  // the shared prefill this case started from (cache + recordings); 0: its own
 };
+
+// The compressed part of a prompt prefilled with full attention while a PrefillRecorder records
+// what one or more methods need (kvpress's protocol: compression follows the prefill, so the
+// prefill does not depend on the method). One of these can start every method of a sweep cell
+// group on the same case: each copies the cache and reads the recordings for its own needs.
+struct RecordedPrefill {
+  KVCache cache;                              // every entry of the compressed part, [L][Hkv][T]
+  Tensor logits;                              // [1, V] the last row (query-aware), else empty
+  std::unique_ptr<PrefillRecorder> recorder;
+  std::vector<int32_t> tokens;                // the compressed part
+  double seconds = 0.0;                       // the forward pass
+  size_t bytes() const;                       // cache + recordings
+};
+RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
+                               bool want_logits);
+// The tokens run_case compresses for `c` (its context, plus the question or, for a symbolic case,
+// the question up to its first scored row, when query-aware).
+std::vector<int32_t> compressed_part(const Case& c, const TaskEnv& env, const ModelConfig& config, bool query_aware);
 
 // The compressed prefill of a prompt: the cache after the method has compressed it and the
 // question (query-agnostic mode) has been prefilled on it, the logits of the last prompt token, and
@@ -42,8 +62,11 @@ struct CompressedPrefill {
   Tensor logits;                  // [1, V]
   std::unique_ptr<Method> method;
 };
+// `shared` (optional): a RecordedPrefill of this compressed part whose recordings cover the method's
+// needs; the cache is copied from it instead of prefilled again (same decisions, bit for bit).
 CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec, std::span<const int32_t> context,
-                                      std::span<const int32_t> question, int max_new_tokens, CaseResult& stats);
+                                      std::span<const int32_t> question, int max_new_tokens, CaseResult& stats,
+                                      const RecordedPrefill* shared = nullptr);
 // Greedy decoding on a compressed prefill with the method's decode-time hooks; fills the decode
 // fields of `stats`.
 GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, const Tokenizer& tok,
@@ -51,7 +74,9 @@ GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, 
 
 // `env.tokenizer` is required. Symbolic cases (input_ids set) are rejected with a clear error:
 // they are meant for the built-in oracle model.
-CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method = {});
+// `shared`: as for prefill_with_method (compressed_part(c, ..., method.query_aware) prefilled once).
+CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method = {},
+                    const RecordedPrefill* shared = nullptr);
 
 
 }  // namespace kvb

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <csignal>
 #include <map>
 #include <numeric>
@@ -20,6 +22,7 @@
 #include "eval/runner.h"
 #include "eval/sweep_progress.h"
 #include "eval/sweep_rows.h"
+#include "kv/method.h"
 #include "model/checkpoint.h"
 #include "store/provenance.h"
 
@@ -47,6 +50,26 @@ Shard parse_shard(const std::string& text) {
   KVB_CHECK(ok && s.count >= 1 && s.index >= 0 && s.index < s.count,
             "--shard '{}': expected i/n with 0 <= i < n (e.g. 0/4 ... 3/4)", text);
   return s;
+}
+
+int64_t parse_byte_size(const std::string& text, const std::string& what) {
+  size_t used = 0;
+  double v = -1.0;
+  try {
+    v = std::stod(text, &used);
+  } catch (...) {
+  }
+  std::string unit = text.substr(std::min(used, text.size()));
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  if (!unit.empty() && (unit.back() == 'i')) unit.pop_back();
+  const std::string units = "KMGT";
+  double scale = 1.0;
+  if (unit.size() == 1 && units.find(char(std::toupper(unit[0]))) != std::string::npos)
+    scale = std::pow(1024.0, double(units.find(char(std::toupper(unit[0]))) + 1));
+  else
+    KVB_CHECK(unit.empty() && used > 0, "{} '{}': expected bytes, e.g. 8G, 512M or 1000000", what, text);
+  KVB_CHECK(v >= 0.0 && std::isfinite(v) && v * scale < 9e18, "{} '{}': expected a size >= 0", what, text);
+  return int64_t(v * scale);
 }
 
 double expected_case_cost(const Case& c) {
@@ -161,6 +184,20 @@ bool keep_stored(const std::map<std::string, StoredCase>& stored, const std::str
   return true;
 }
 
+// Cells that see the same cases in the same mode form a prefill group: same model entry, task,
+// resolved task parameters (length included) and seed, same mode; methods and budgets differ.
+std::string prefill_group_key(const SweepCell& c) {
+  std::string key = fmt::format("{}|{}|{}|{}", c.model, c.task, c.seed, c.method.query_aware ? "aware" : "agnostic");
+  for (const auto& [k, v] : c.task_params.values()) key += fmt::format("|{}={}", k, v);
+  return key;
+}
+
+// Whether a cell's rows may start from a shared prefill: shared prefill on, the CPU backend (the
+// CUDA backend keeps a device copy of the cache), and a method that does not change the prefill.
+bool may_share_prefill(const SweepCell& c, const SweepConfig& config, bool shared_prefill) {
+  return shared_prefill && config.engine.backend == "cpu" && !find_method(c.method.id).roles.changes_prefill;
+}
+
 // --- Execute.
 
 struct LoadedModel {
@@ -196,6 +233,8 @@ struct PreparedCell {
   std::map<std::string, StoredCase> stored;
   std::string error;        // the configuration could not start (cases not generated)
   bool skip_whole = false;  // a stored config-level error is kept (no --rerun-failed)
+  PrefillNeeds needs;       // what the method records during the prefill
+  size_t group = 0;         // prefill group (prefill_group_key), index into the model group's list
 };
 
 class SweepExecutor {
@@ -255,19 +294,126 @@ class SweepExecutor {
     for (size_t g : group)
       if (g != group[0]) estimate_by_model_[g] = 0;
     progress_.set_total(total_estimate());
-    for (PreparedCell& p : prepared) {
+    for (size_t g = 0; g < group_first_.size() && !g_interrupted; ++g) {
+      std::vector<const PreparedCell*> sharing;
+      for (const PreparedCell& p : prepared) {
+        if (p.group != g) continue;
+        const bool runs = !p.skip_whole && p.error.empty();
+        if (runs && may_share_prefill(grid_.cells[p.cell], config_, opt_.shared_prefill))
+          sharing.push_back(&p);
+        else if (!g_interrupted)
+          execute_cell(p, loaded);  // one by one (or its configuration's error row)
+      }
+      if (sharing.size() == 1 && !g_interrupted) execute_cell(*sharing[0], loaded);
+      if (sharing.size() > 1) execute_shared(sharing, loaded);
+    }
+  }
+
+  // Rows of cells that share a prefill group, case by case: the cells that still need a case
+  // share one prefill of it (split when the memory bound says so), then each runs its method on a
+  // copy of the cache.
+  void execute_shared(const std::vector<const PreparedCell*>& cells, LoadedModel& loaded) {
+    for (const PreparedCell* p : cells)
+      if (p->stored.count(kWholeConfigCaseId)) store_.delete_sample(grid_.hash[p->cell], kWholeConfigCaseId);
+    const PreparedCell& first = *cells[0];
+    const SweepCell& cell0 = grid_.cells[first.cell];
+    const SweepModel& m = config_.models[cell0.model];
+    const TaskEnv env{loaded.tok.get(), resolve_chat_format(m.chat_template, loaded.ck->chat_template)};
+    progress_.set_current(fmt::format("{} x {} configurations (shared prefill)", cell0.task, cells.size()));
+    for (size_t i = 0; i < first.cases.size() && !g_interrupted; ++i) {
+      std::vector<const PreparedCell*> todo;
+      for (const PreparedCell* p : cells) {
+        if (p->shard[i] != opt_.shard.index) {
+          ++sum_.other_shards;
+        } else if (keep_stored(p->stored, p->cases[i].id, p->case_hash[i], opt_)) {
+          ++sum_.already_stored;
+        } else {
+          todo.push_back(p);
+        }
+      }
+      for (const auto& part : split_by_memory(todo, first.cases[i], env, loaded)) {
+        if (g_interrupted) break;
+        run_shared_case(part, i, env, loaded);
+      }
+    }
+  }
+
+  // The cells of `todo` in parts whose shared prefill fits opt_.max_shared_bytes: the snapshot
+  // (cache + the union of their recordings) plus one method's copy of the cache. A part of one
+  // cell prefills alone.
+  std::vector<std::vector<const PreparedCell*>> split_by_memory(const std::vector<const PreparedCell*>& todo,
+                                                                const Case& c, const TaskEnv& env,
+                                                                LoadedModel& loaded) const {
+    std::vector<std::vector<const PreparedCell*>> parts;
+    if (todo.empty()) return parts;
+    const ModelConfig& mc = loaded.ck->config;
+    int64_t T = 0;
+    try {
+      T = int64_t(compressed_part(c, env, mc, grid_.cells[todo[0]->cell].method.query_aware).size());
+    } catch (const std::exception&) {
+      for (const PreparedCell* p : todo) parts.push_back({p});  // each row reports the error itself
+      return parts;
+    }
+    const double cache = double(T) * mc.n_layers * mc.n_kv_heads * (2.0 * mc.head_dim * sizeof(float) + sizeof(int32_t));
+    auto estimate = [&](const std::vector<const PreparedCell*>& cells) {
+      std::vector<PrefillNeeds> needs;
+      for (const PreparedCell* p : cells) needs.push_back(p->needs);
+      const PrefillNeeds u = union_of_needs(needs);
+      const double Lq = double(mc.n_layers) * mc.n_heads;
+      double rec = Lq * double(std::min<int64_t>(u.window, T)) * mc.head_dim * sizeof(float);
+      if (u.attention_mass) rec += Lq * double(T) * sizeof(float);
+      if (u.query_stats_from >= 0) rec += Lq * mc.head_dim * (1.0 + (u.query_covariance ? mc.head_dim : 0)) * 8.0 * 2;
+      return 2.0 * cache + rec;
+    };
+    for (const PreparedCell* p : todo) {  // first fit, in grid order
+      bool placed = false;
+      for (auto& part : parts) {
+        std::vector<const PreparedCell*> grown = part;
+        grown.push_back(p);
+        if (estimate(grown) <= double(opt_.max_shared_bytes)) {
+          part = std::move(grown);
+          placed = true;
+          break;
+        }
+      }
+      if (!placed) parts.push_back({p});
+    }
+    return parts;
+  }
+
+  void run_shared_case(const std::vector<const PreparedCell*>& part, size_t i, const TaskEnv& env, LoadedModel& loaded) {
+    const Case& c = part[0]->cases[i];
+    const int max_pos = loaded.ck->config.max_position;
+    std::optional<RecordedPrefill> shared;
+    if (part.size() > 1 && !(max_pos > 0 && c.meta.target_length > max_pos)) {
+      std::vector<PrefillNeeds> needs;
+      for (const PreparedCell* p : part) needs.push_back(p->needs);
+      const bool aware = grid_.cells[part[0]->cell].method.query_aware;
+      try {
+        reset_peak_rss();
+        shared.emplace(record_prefill(*loaded.model, compressed_part(c, env, loaded.ck->config, aware), needs, aware));
+        ++sum_.prefills;
+        progress_.prefill_done();
+      } catch (const std::exception&) {
+        shared.reset();  // each row prefills alone and records the error itself
+      }
+    }
+    for (const PreparedCell* p : part) {
       if (g_interrupted) break;
-      execute_cell(p, loaded);
+      const SweepCell& cell = grid_.cells[p->cell];
+      progress_.set_current(cell.label(config_));
+      run_one_case(cell, grid_.hash[p->cell], c, p->case_hash[i], env, loaded, shared ? &*shared : nullptr,
+                   shared ? int64_t(part.size()) : 0);
     }
   }
 
   // Records each configuration, generates its cases (even for one kept as failed, so that the
   // shard partition depends on the config alone, never on what a database holds) and partitions
   // the group's cases across shards.
-  std::vector<PreparedCell> prepare_cells(const std::vector<size_t>& cells, const LoadedModel& loaded) {
+  std::vector<PreparedCell> prepare_cells(const std::vector<size_t>& cells, LoadedModel& loaded) {
     std::vector<PreparedCell> prepared;
-    std::vector<WorkUnit> units;
-    std::vector<std::pair<size_t, size_t>> unit_of;  // (prepared index, case index)
+    group_first_.clear();
+    group_key_.clear();
     for (size_t c : cells) {
       const SweepCell& cell = grid_.cells[c];
       const SweepModel& m = config_.models[cell.model];
@@ -285,18 +431,57 @@ class SweepExecutor {
         } catch (const std::exception& e) {
           p.error = fmt::format("generating the cases of {}: {}", cell.task, e.what());
         }
+        // A method that cannot be built for this model (missing calibration, bad parameters) fails
+        // the configuration once instead of every case.
+        if (p.error.empty()) {
+          try {
+            p.needs = make_method(cell.method, loaded.ck->config, &*loaded.model)->prefill_needs();
+          } catch (const std::exception& e) {
+            p.error = fmt::format("method {}: {}", cell.method.id, e.what());
+          }
+        }
       }
-      for (size_t i = 0; i < p.cases.size(); ++i) {
-        p.case_hash.push_back(case_hash(p.cases[i]));
-        units.push_back(WorkUnit{grid_.hash[c], p.cases[i].id, expected_case_cost(p.cases[i])});
-        unit_of.emplace_back(prepared.size(), i);
+      for (const Case& k : p.cases) p.case_hash.push_back(case_hash(k));
+      // The prefill group: same key and the very same cases (ids and contents).
+      const std::string key = prefill_group_key(cell);
+      size_t g = 0;
+      while (g < group_first_.size() && !(group_key_[g] == key && prepared[group_first_[g]].case_hash == p.case_hash &&
+                                          same_case_ids(prepared[group_first_[g]].cases, p.cases)))
+        ++g;
+      if (g == group_first_.size()) {
+        group_first_.push_back(prepared.size());
+        group_key_.push_back(key);
       }
+      p.group = g;
       prepared.push_back(std::move(p));
+    }
+    // Shards take (prefill group, case) units, so that every row of a case's shared prefill runs in
+    // one shard; the partition depends on the config alone, never on what a database holds.
+    std::vector<WorkUnit> units;
+    std::vector<std::pair<size_t, size_t>> unit_of;  // (group, case index)
+    std::vector<double> group_cells(group_first_.size(), 0.0);
+    for (const PreparedCell& p : prepared) group_cells[p.group] += 1.0;
+    for (size_t g = 0; g < group_first_.size(); ++g) {
+      const PreparedCell& first = prepared[group_first_[g]];
+      for (size_t i = 0; i < first.cases.size(); ++i) {
+        units.push_back(WorkUnit{grid_.hash[first.cell], first.cases[i].id,
+                                 expected_case_cost(first.cases[i]) * group_cells[g]});
+        unit_of.emplace_back(g, i);
+      }
     }
     const std::vector<int> shard_of = assign_shards(units, loads_);
     for (auto& p : prepared) p.shard.assign(p.cases.size(), 0);
-    for (size_t u = 0; u < units.size(); ++u) prepared[unit_of[u].first].shard[unit_of[u].second] = shard_of[u];
+    for (size_t u = 0; u < units.size(); ++u)
+      for (PreparedCell& p : prepared)
+        if (p.group == unit_of[u].first) p.shard[unit_of[u].second] = shard_of[u];
     return prepared;
+  }
+
+  static bool same_case_ids(const std::vector<Case>& a, const std::vector<Case>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].id != b[i].id) return false;
+    return true;
   }
 
   // Cases this invocation will run (for the progress total); loads what each configuration has stored.
@@ -319,6 +504,7 @@ class SweepExecutor {
     if (!p.error.empty()) {  // the configuration could not start: one row for all its cases
       store_.put_sample(config_error_row(hash, p.error, ctx_));
       ++sum_.config_errors;
+      if (sum_.first_config_error.empty()) sum_.first_config_error = fmt::format("{}: {}", cell.label(config_), p.error);
       if (loaded.error.empty())
         progress_.message(fmt::format("configuration failed: {}: {}", cell.label(config_), p.error));
       return;
@@ -340,10 +526,12 @@ class SweepExecutor {
     }
   }
 
+  // `shared`: the case's prefill shared by `shared_rows` rows (null: this row prefills alone).
   void run_one_case(const SweepCell& cell, const std::string& hash, const Case& c, const std::string& c_hash,
-                    const TaskEnv& env, LoadedModel& loaded) {
+                    const TaskEnv& env, LoadedModel& loaded, const RecordedPrefill* shared = nullptr,
+                    int64_t shared_rows = 0) {
     SampleRecord r = case_row(hash, c, c_hash, ctx_);
-    reset_peak_rss();
+    if (!shared) reset_peak_rss();  // a shared prefill's peak belongs to each row that used it
     loaded.model->reset_device_peak_memory();
     r.device = loaded.model->device();
     const int max_pos = loaded.ck->config.max_position;
@@ -352,9 +540,11 @@ class SweepExecutor {
       r.reason = fmt::format("target length {} exceeds the model's context window {}", c.meta.target_length, max_pos);
     } else {
       try {
-        const CaseResult cr = run_case(*loaded.model, c, env, cell.method);
+        if (!shared) ++sum_.prefills;
+        const CaseResult cr = run_case(*loaded.model, c, env, cell.method, shared);
         fill_result(r, cr);
-        if (opt_.on_case_result) opt_.on_case_result(c, cr);
+        r.shared_prefill_rows = shared ? shared_rows : 0;
+        if (opt_.on_case_result) opt_.on_case_result(hash, c, cr);
       } catch (const std::exception& e) {
         r.status = "error";
         r.reason = e.what();
@@ -378,6 +568,8 @@ class SweepExecutor {
   RowContext ctx_;
   std::vector<double> loads_;  // expected cost per shard, across model groups
   std::map<size_t, int64_t> estimate_by_model_;
+  std::vector<size_t> group_first_;     // per prefill group of the current model group: its first cell
+  std::vector<std::string> group_key_;  // per prefill group: prefill_group_key
 };
 
 }  // namespace
@@ -412,9 +604,13 @@ SweepSummary run_sweep(const SweepConfig& config, ResultsStore& store, const Swe
   return sum;
 }
 
-SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard& shard) {
+SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard& shard, bool shared_prefill) {
   SweepPlan plan;
   const GridPlan grid = plan_grid(config, store);
+  // Prefills: one per case and prefill group for the cells that may share (the rows still to run
+  // of the first such cell bound it), one per row for the others.
+  std::map<std::string, int64_t> group_prefills;
+  std::map<std::string, double> group_row_seconds;
   plan.configs = int64_t(grid.cells.size());
   std::map<std::string, int64_t> counts;
   if (store) counts = store->stored_counts();
@@ -427,6 +623,13 @@ SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard
     plan.stored += stored;
     const int64_t mine = (cell.expected_cases - stored + shard.count - 1) / shard.count;
     plan.shard_cases += mine;
+    const bool shares = may_share_prefill(cell, config, shared_prefill);
+    if (shares) {
+      int64_t& g = group_prefills[prefill_group_key(cell)];
+      g = std::max(g, mine);
+    } else {
+      plan.shard_prefills += mine;
+    }
     // Seconds per prompt token: this model's history in the store, else a rough CPU figure that
     // scales with the checkpoint's size (calibrated on SmolLM2-135M Q4_1, 2 threads).
     std::optional<double> spt = store ? store->seconds_per_token(grid.model_hash[cell.model]) : std::nullopt;
@@ -436,7 +639,14 @@ SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard
       spt = 2.5e-3 * std::max(gb / 0.093, 0.01) * (config.models[cell.model].weights == "f32" ? 1.2 : 1.0);
     }
     const double tokens = cell.expected_tokens;
-    plan.estimated_seconds += double(mine) * *spt * tokens * (1.0 + tokens / 32768.0);
+    // A row is mostly its prefill (~80% at these lengths); a shared prefill is paid once per case.
+    const double row_seconds = *spt * tokens * (1.0 + tokens / 32768.0);
+    plan.estimated_seconds += double(mine) * row_seconds * (shares ? 0.2 : 1.0);
+    if (shares) group_row_seconds[prefill_group_key(cell)] = 0.8 * row_seconds;
+  }
+  for (const auto& [key, n] : group_prefills) {
+    plan.shard_prefills += n;
+    plan.estimated_seconds += double(n) * group_row_seconds[key];
   }
   plan.estimate_from_history = all_history && !grid.cells.empty();
   return plan;
@@ -454,8 +664,11 @@ std::string SweepPlan::describe(const SweepConfig& c, const Shard& shard) const 
   if (uncounted_configs > 0)
     out += fmt::format("plus all rows of the input files of {} configuration{} (counted once generated)\n",
                        uncounted_configs, uncounted_configs == 1 ? "" : "s");
-  out += fmt::format("already stored: {}; to run{}: {}\n", stored,
-                     shard.count > 1 ? fmt::format(" in shard {}", shard.str()) : "", shard_cases);
+  out += fmt::format("already stored: {}; to run{}: {} rows from {} prefills{}\n", stored,
+                     shard.count > 1 ? fmt::format(" in shard {}", shard.str()) : "", shard_cases, shard_prefills,
+                     shard_prefills < shard_cases ? " (shared prefill: one per case for the methods and budgets of "
+                                                    "a task setting)"
+                                                  : "");
   out += fmt::format("estimated time: {} ({}; {} threads)\n", format_duration(estimated_seconds),
                      estimate_from_history ? "from this database's timings of the same models"
                                            : "rough, from the model sizes; stored timings refine it",

@@ -48,8 +48,19 @@ struct SweepOptions {
   double progress_interval_seconds = 15.0;  // plain lines when stderr is not a terminal
   // Called after each case that ran to a result (status ok), before the next one starts: `kvbench
   // eval` shows predictions and keeps the secondary scores this way.
-  std::function<void(const Case&, const CaseResult&)> on_case_result;
+  std::function<void(const std::string& config_hash, const Case&, const CaseResult&)> on_case_result;
+  // Shared prefill: configurations that differ only in method and budget (same model, task, case
+  // and mode) start from one prefill per case (kvpress's protocol makes the prefill independent of
+  // the method); off: every row prefills alone. Same stored results either way.
+  bool shared_prefill = true;
+  // Bound on a shared prefill's memory: its snapshot (full KV cache + recordings) plus one method's
+  // copy of the cache. A group whose estimate exceeds it is split; a row that alone exceeds it
+  // prefills alone.
+  int64_t max_shared_bytes = int64_t(8) << 30;
 };
+
+// "8G", "512M", "1000000" -> bytes (K/M/G/T are powers of 1024); kvb::Error naming `what` otherwise.
+int64_t parse_byte_size(const std::string& text, const std::string& what);
 
 struct SweepSummary {
   int64_t configs = 0;
@@ -57,6 +68,8 @@ struct SweepSummary {
   int64_t already_stored = 0;                        // resumed: not run again
   int64_t other_shards = 0;                          // left to other shards
   int64_t config_errors = 0;                         // configurations that could not start
+  int64_t prefills = 0;                              // prefills run (shared ones count once)
+  std::string first_config_error;                    // "<label>: <reason>" of the first of them
   double seconds = 0.0;
   bool interrupted = false;
   int64_t run_id = 0;
@@ -68,6 +81,7 @@ struct SweepPlan {
   int64_t configs = 0;
   int64_t cases = 0;        // expected cases, all shards
   int64_t shard_cases = 0;  // expected for this shard (about cases / n)
+  int64_t shard_prefills = 0;  // prefills those rows need (shared prefill: one per case and group)
   int64_t stored = 0;       // samples already stored for these configurations
   double estimated_seconds = 0.0;
   bool estimate_from_history = false;
@@ -75,6 +89,7 @@ struct SweepPlan {
   std::string describe(const SweepConfig& c, const Shard& shard) const;
 };
 // `store` may be null (no database yet).
-SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard& shard);
+// `shared_prefill`: count prefills as SweepOptions::shared_prefill runs them.
+SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard& shard, bool shared_prefill = true);
 
 }  // namespace kvb

@@ -248,23 +248,33 @@ void parse_models(const json& j, SweepConfig& c, Problems& pr) {
   }
 }
 
-void parse_methods(const json& j, SweepConfig& c, Problems& pr) {
-  if (!j.contains("methods")) {
-    pr.add("methods: missing (e.g. [full, {id: snapkv}]; kvbench list methods)");
+// Each entry of the list `key` (an id or {id, params}) as add(where, id, params); `hint` says
+// what a missing list should look like.
+template <typename Add>
+void for_each_entry(const json& j, const char* key, const char* hint, Problems& pr, Add&& add) {
+  if (!j.contains(key)) {
+    pr.add(fmt::format("{}: missing ({})", key, hint));
     return;
   }
-  auto entries = as_list(j["methods"]);
-  if (entries.empty()) pr.add("methods: empty list");
+  auto entries = as_list(j[key]);
+  if (entries.empty()) pr.add(fmt::format("{}: empty list", key));
   for (size_t i = 0; i < entries.size(); ++i) {
-    const std::string where = fmt::format("methods[{}]", i);
+    const std::string where = fmt::format("{}[{}]", key, i);
     std::string id;
     json params;
-    if (!entry_id(entries[i], where, id, params, {"id", "params"}, pr)) continue;
-    const MethodInfo* info = nullptr;
-    if (!pr.check(where, [&] { info = &lookup_method(id); })) continue;
-    for (const Params& p : param_grid(params, where + ".params", pr))
-      if (pr.check(where, [&] { resolve_method_params(*info, p); })) c.methods.push_back(SweepMethod{id, p});
+    if (entry_id(entries[i], where, id, params, {"id", "params"}, pr)) add(where, id, params);
   }
+}
+
+void parse_methods(const json& j, SweepConfig& c, Problems& pr) {
+  for_each_entry(j, "methods", "e.g. [full, {id: snapkv}]; kvbench list methods", pr,
+                 [&](const std::string& where, const std::string& id, const json& params) {
+                   const MethodInfo* info = nullptr;
+                   if (!pr.check(where, [&] { info = &lookup_method(id); })) return;
+                   for (const Params& p : param_grid(params, where + ".params", pr))
+                     if (pr.check(where, [&] { resolve_method_params(*info, p); }))
+                       c.methods.push_back(SweepMethod{id, p});
+                 });
 }
 
 void parse_budgets(const json& j, SweepConfig& c, Problems& pr) {
@@ -311,19 +321,9 @@ void parse_budgets(const json& j, SweepConfig& c, Problems& pr) {
 }
 
 void parse_tasks(const json& j, SweepConfig& c, Problems& pr) {
-  if (!j.contains("tasks")) {
-    pr.add("tasks: missing (e.g. [niah_single]; kvbench list tasks)");
-    return;
-  }
-  auto entries = as_list(j["tasks"]);
-  if (entries.empty()) pr.add("tasks: empty list");
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const std::string where = fmt::format("tasks[{}]", i);
-    std::string id;
-    json params;
-    if (!entry_id(entries[i], where, id, params, {"id", "params"}, pr)) continue;
+  auto add = [&](const std::string& where, const std::string& id, const json& params) {
     const TaskInfo* info = nullptr;
-    if (!pr.check(where, [&] { info = &find_task(id); })) continue;
+    if (!pr.check(where, [&] { info = &find_task(id); })) return;
     auto declares = [&](const std::string& key) {
       for (const auto& p : info->params)
         if (p.name == key) return true;
@@ -342,7 +342,8 @@ void parse_tasks(const json& j, SweepConfig& c, Problems& pr) {
       pr.add(fmt::format("cases: task '{}' has no 'num_samples' parameter", id));
     for (const Params& p : param_grid(params, where + ".params", pr))
       if (pr.check(where, [&] { resolve_params(*info, p); })) c.tasks.push_back(SweepTask{id, p});
-  }
+  };
+  for_each_entry(j, "tasks", "e.g. [niah_single]; kvbench list tasks", pr, add);
 }
 
 template <typename T>
@@ -528,9 +529,13 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
   for (size_t mi = 0; mi < c.models.size(); ++mi)
     for (const auto& m : c.methods) {
       const MethodInfo& minfo = lookup_method(m.id);
-      const bool compresses = m.id != "full";
-      const std::vector<SweepBudget> budgets = compresses ? c.budgets : std::vector<SweepBudget>{SweepBudget{}};
-      const std::vector<bool> modes = compresses ? c.query_aware : std::vector<bool>{false};
+      // A method without a budget (full, kivi alone, decoding) gets one budget; one that leaves the
+      // cache as it is (full) also one mode.
+      const MethodRoles& r = minfo.roles;
+      const bool changes_cache = r.evicts || r.selects || r.codec || r.prunes_key_channels || r.compensates;
+      const std::vector<SweepBudget> budgets =
+          r.budget != Budget::None ? c.budgets : std::vector<SweepBudget>{SweepBudget{}};
+      const std::vector<bool> modes = changes_cache ? c.query_aware : std::vector<bool>{false};
       for (const auto& b : budgets)
         for (bool qa : modes)
           for (const auto& t : c.tasks) {

@@ -82,8 +82,8 @@ nlohmann::json yaml_to_json(const std::string& text, const std::string& source);
 SweepConfig load_sweep_config(const std::filesystem::path& path);
 // Validates the whole config and throws one kvb::Error listing every problem found.
 SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& source);
-// The grid in a fixed order: model, method, budget, mode, task, length, seed. Methods that do not
-// compress (full) get one budget and one mode.
+// The grid in a fixed order: model, method, budget, mode, task, length, seed. Methods without a
+// budget (MethodRoles::budget None: full, kivi alone, decoding) get one budget; full one mode.
 std::vector<SweepCell> expand_grid(const SweepConfig& c);
 // The one place method ids are checked (the method registry's find_method).
 const MethodInfo& lookup_method(const std::string& id);

@@ -45,6 +45,10 @@ void SweepProgress::message(const std::string& m) {
   if (tty_ && drawn_) draw(false);
 }
 
+std::string SweepProgress::prefills_part() const {
+  return shared_prefills_ > 0 ? fmt::format(" ({} shared prefills)", shared_prefills_) : std::string();
+}
+
 void SweepProgress::draw(bool force) {
   if (quiet_) return;
   const double t = clock_.seconds();
@@ -56,14 +60,16 @@ void SweepProgress::draw(bool force) {
     const int filled = total_ > 0 ? int(double(width) * double(std::min(done_, total_)) / double(total_)) : 0;
     std::string bar = std::string(size_t(filled), '#') + std::string(size_t(width - filled), '.');
     std::string line =
-        fmt::format("[{}] {}/{} | {:.1f} cases/min | ETA {} | {}", bar, done_, total_, rate, eta, current_);
+        fmt::format("[{}] {}/{} rows{} | {:.1f} rows/min | ETA {} | {}", bar, done_, total_, prefills_part(), rate, eta,
+                    current_);
     if (line.size() > 160) line = line.substr(0, 157) + "...";
     fmt::print(stderr, "\r\033[K{}", line);
     std::fflush(stderr);
     drawn_ = true;
   } else if (force || t - last_line_ >= interval_) {
     last_line_ = t;
-    fmt::print(stderr, "progress: {}/{} cases | {:.1f} cases/min | ETA {} | {}\n", done_, total_, rate, eta, current_);
+    fmt::print(stderr, "progress: {}/{} rows{} | {:.1f} rows/min | ETA {} | {}\n", done_, total_, prefills_part(), rate,
+               eta, current_);
     std::fflush(stderr);
   }
 }

@@ -2,6 +2,7 @@
 #include "eval/sweep_rows.h"
 
 #include "core/hash.h"
+#include "core/percentile.h"
 
 namespace kvb {
 
@@ -83,6 +84,7 @@ void fill_result(SampleRecord& r, const CaseResult& cr) {
   r.kv_resident_bytes = int64_t(cr.kv_resident_bytes);
   r.kv_nominal_bytes = int64_t(cr.kv_nominal_bytes);
   r.kv_peak_bytes = int64_t(cr.kv_peak_bytes);
+  r.shared_prefill_bytes = int64_t(cr.shared_prefill_bytes);
 }
 
 }  // namespace kvb

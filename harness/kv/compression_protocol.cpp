@@ -9,21 +9,27 @@
 
 namespace kvb {
 
-PrefillRecorder::PrefillRecorder(const ModelConfig& c, PrefillNeeds needs, int64_t n_tokens)
-    : config_(c), needs_(needs), n_tokens_(n_tokens), row_(size_t(c.n_layers), 0) {
-  window_ = int(std::min<int64_t>(needs.window, n_tokens));
+PrefillRecorder::PrefillRecorder(const ModelConfig& c, std::span<const PrefillNeeds> needs, int64_t n_tokens)
+    : config_(c), n_tokens_(n_tokens), row_(size_t(c.n_layers), 0) {
   qd_ = int64_t(c.n_heads) * c.head_dim;
+  for (const PrefillNeeds& n : needs) {
+    window_ = std::max(window_, int(std::min<int64_t>(n.window, n_tokens)));
+    attention_mass_ |= n.attention_mass;
+    if (n.query_stats_from < 0) continue;
+    bool have = false;
+    for (const StatsSet& s : stats_) have |= s.from == n.query_stats_from && s.covariance == n.query_covariance;
+    if (have) continue;
+    StatsSet s{n.query_stats_from, n.query_covariance, std::vector<QueryStats>(size_t(c.n_layers))};
+    for (auto& st : s.layers) {
+      st.sum.assign(size_t(qd_), 0.0);
+      if (n.query_covariance) st.outer.assign(size_t(qd_ * c.head_dim), 0.0);
+    }
+    stats_.push_back(std::move(s));
+  }
   queries_.assign(size_t(c.n_layers), std::vector<float>(size_t(window_ * qd_)));
   positions_.assign(size_t(c.n_layers), std::vector<int32_t>(size_t(window_)));
-  if (needs.attention_mass) mass_.assign(size_t(c.n_layers), {});
-  if (needs.query_stats_from >= 0) {
-    stats_.assign(size_t(c.n_layers), {});
-    for (auto& st : stats_) {
-      st.sum.assign(size_t(qd_), 0.0);
-      if (needs.query_covariance) st.outer.assign(size_t(qd_ * c.head_dim), 0.0);
-    }
-    inv_freq_ = rope_inv_freq(c);
-  }
+  if (attention_mass_) mass_.assign(size_t(c.n_layers), {});
+  if (!stats_.empty()) inv_freq_ = rope_inv_freq(c);
 }
 
 void PrefillRecorder::on_layer(const LayerObservation& obs) {
@@ -37,7 +43,7 @@ void PrefillRecorder::on_layer(const LayerObservation& obs) {
     positions_[l][size_t(r)] = obs.positions[i];
   }
   row_[l] += obs.n;
-  if (needs_.query_stats_from >= 0) accumulate_query_stats(obs);
+  if (!stats_.empty()) accumulate_query_stats(obs);
   if (obs.attn_mass) {
     auto& m = mass_[l];
     m.resize(obs.attn_mass->size());
@@ -49,37 +55,63 @@ void PrefillRecorder::on_layer(const LayerObservation& obs) {
   }
 }
 
-LayerView PrefillRecorder::view(int layer, const KVCache& cache) const {
+LayerView PrefillRecorder::view(int layer, const KVCache& cache, const PrefillNeeds& needs) const {
   LayerView v;
   v.layer = layer;
   v.config = &config_;
   v.cache = &cache;
-  v.window = window_;
-  v.window_queries = window_ > 0 ? queries_[size_t(layer)].data() : nullptr;
-  v.window_positions = window_ > 0 ? positions_[size_t(layer)].data() : nullptr;
-  v.attn_mass = needs_.attention_mass ? &mass_[size_t(layer)] : nullptr;
-  v.query_stats = needs_.query_stats_from >= 0 ? &stats_[size_t(layer)] : nullptr;
+  // The last w of the recorded window_ rows: what a recorder of this window alone holds.
+  const int w = int(std::min<int64_t>(needs.window, n_tokens_));
+  KVB_CHECK(w <= window_, "prefill recorder: a window of {} queries was asked for, {} were recorded", w, window_);
+  v.window = w;
+  v.window_queries = w > 0 ? queries_[size_t(layer)].data() + int64_t(window_ - w) * qd_ : nullptr;
+  v.window_positions = w > 0 ? positions_[size_t(layer)].data() + (window_ - w) : nullptr;
+  KVB_CHECK(!needs.attention_mass || attention_mass_, "prefill recorder: attention mass was not recorded");
+  v.attn_mass = needs.attention_mass ? &mass_[size_t(layer)] : nullptr;
+  if (needs.query_stats_from >= 0) {
+    for (const StatsSet& s : stats_)
+      if (s.from == needs.query_stats_from && s.covariance == needs.query_covariance) v.query_stats = &s.layers[size_t(layer)];
+    KVB_CHECK(v.query_stats != nullptr, "prefill recorder: query statistics from position {} were not recorded",
+              needs.query_stats_from);
+  }
   v.n_context = n_tokens_;
   return v;
 }
 
+size_t PrefillRecorder::recorded_bytes() const {
+  size_t b = 0;
+  for (const auto& q : queries_) b += q.capacity() * sizeof(float);
+  for (const auto& p : positions_) b += p.capacity() * sizeof(int32_t);
+  for (const auto& layer : mass_)
+    for (const auto& h : layer) b += h.capacity() * sizeof(float);
+  for (const StatsSet& s : stats_)
+    for (const QueryStats& st : s.layers) b += (st.sum.capacity() + st.outer.capacity()) * sizeof(double);
+  return b;
+}
+
 void PrefillRecorder::accumulate_query_stats(const LayerObservation& obs) {
   const int64_t Hq = config_.n_heads, D = config_.head_dim;
-  QueryStats& st = stats_[size_t(obs.layer)];
   std::vector<float> q(static_cast<size_t>(qd_));
   for (int64_t i = 0; i < obs.n; ++i) {
-    if (obs.positions[i] < needs_.query_stats_from) continue;
-    std::copy(obs.queries + i * qd_, obs.queries + (i + 1) * qd_, q.begin());
-    const int32_t back = -obs.positions[i];
-    rope(q.data(), 1, Hq, D, qd_, &back, inv_freq_, config_.rope_neox);
-    ++st.n;
-    for (int64_t k = 0; k < qd_; ++k) st.sum[size_t(k)] += q[size_t(k)];
-    if (st.outer.empty()) continue;
-    for (int64_t h = 0; h < Hq; ++h) {
-      const float* qh = q.data() + h * D;
-      double* o = st.outer.data() + h * D * D;
-      for (int64_t a = 0; a < D; ++a)
-        for (int64_t b = 0; b < D; ++b) o[a * D + b] += double(qh[a]) * double(qh[b]);
+    bool rotated = false;
+    for (StatsSet& set : stats_) {
+      if (obs.positions[i] < set.from) continue;
+      if (!rotated) {
+        std::copy(obs.queries + i * qd_, obs.queries + (i + 1) * qd_, q.begin());
+        const int32_t back = -obs.positions[i];
+        rope(q.data(), 1, Hq, D, qd_, &back, inv_freq_, config_.rope_neox);
+        rotated = true;
+      }
+      QueryStats& st = set.layers[size_t(obs.layer)];
+      ++st.n;
+      for (int64_t k = 0; k < qd_; ++k) st.sum[size_t(k)] += q[size_t(k)];
+      if (st.outer.empty()) continue;
+      for (int64_t h = 0; h < Hq; ++h) {
+        const float* qh = q.data() + h * D;
+        double* o = st.outer.data() + h * D * D;
+        for (int64_t a = 0; a < D; ++a)
+          for (int64_t b = 0; b < D; ++b) o[a * D + b] += double(qh[a]) * double(qh[b]);
+      }
     }
   }
 }
@@ -93,8 +125,9 @@ void apply_keep(KVCache& cache, int layer, const KeepSets& keep) {
 
 void apply_prefill_decisions(Method& method, const PrefillRecorder& recorder, int n_layers, int64_t n_kept,
                              KVCache& cache) {
+  const PrefillNeeds needs = method.prefill_needs();
   for (int l = 0; l < n_layers; ++l) {
-    LayerView v = recorder.view(l, cache);
+    LayerView v = recorder.view(l, cache, needs);
     v.n_kept = n_kept;
     const KeepSets keep = method.compress_prefill(v);
     const auto comp = method.compensation(v, keep);  // computed before the dropped entries are freed

@@ -9,6 +9,7 @@
 // Shapes: L layers, Hq/Hkv heads, T cached entries, W window, D head dim.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kv/forward_observer.h"
@@ -20,25 +21,39 @@ namespace kvb {
 
 // Step 1: records, per layer, the queries of the last W prefilled tokens and (optionally) the
 // attention mass each cached entry received, while the compressed part is prefilled in chunks.
+// Given several methods' needs (one prefill shared by several methods, kvpress's protocol: the
+// prefill runs with full attention and compression follows it), it records their union, and the
+// view for each method's needs holds exactly what a recorder of those needs alone would hold.
 class PrefillRecorder final : public ForwardObserver {
  public:
-  PrefillRecorder(const ModelConfig& c, PrefillNeeds needs, int64_t n_tokens);
-  bool wants_attention_mass(int layer) const override { return needs_.attention_mass; }
+  PrefillRecorder(const ModelConfig& c, std::span<const PrefillNeeds> needs, int64_t n_tokens);
+  PrefillRecorder(const ModelConfig& c, PrefillNeeds needs, int64_t n_tokens)
+      : PrefillRecorder(c, std::span<const PrefillNeeds>(&needs, 1), n_tokens) {}
+  bool wants_attention_mass(int layer) const override { return attention_mass_; }
   void on_layer(const LayerObservation& obs) override;
-  // What the method sees of layer `layer` (views valid while this recorder and `cache` live).
-  LayerView view(int layer, const KVCache& cache) const;
+  // What a method with these needs sees of layer `layer` (views valid while this recorder and
+  // `cache` live); `needs` must be among those the recorder was built with (or covered by them).
+  LayerView view(int layer, const KVCache& cache, const PrefillNeeds& needs) const;
+  // Bytes of what was recorded (queries, attention mass, query statistics).
+  size_t recorded_bytes() const;
 
  private:
+  // One set of pre-RoPE query statistics: queries at positions >= from, second moments or not.
+  struct StatsSet {
+    int from = 0;
+    bool covariance = false;
+    std::vector<QueryStats> layers;  // [L]
+  };
   // Pre-RoPE queries (the post-RoPE ones rotated back by their position) summed, and their outer
-  // products when asked for.
+  // products when asked for, into every statistics set whose start they have reached.
   void accumulate_query_stats(const LayerObservation& obs);
 
   const ModelConfig& config_;
-  PrefillNeeds needs_;
   int64_t n_tokens_;
-  int window_ = 0;
+  int window_ = 0;                                     // the largest window asked for (<= n_tokens)
+  bool attention_mass_ = false;
   int64_t qd_ = 0;                                     // Hq * D
-  std::vector<QueryStats> stats_;                      // [L]
+  std::vector<StatsSet> stats_;
   std::vector<float> inv_freq_;                        // [D/2]
   std::vector<int64_t> row_;                           // [L] rows of the compressed part seen so far
   std::vector<std::vector<float>> queries_;            // [L][W * Hq*D]

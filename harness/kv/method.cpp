@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/names.h"
@@ -35,12 +36,75 @@ std::vector<std::string> scorer_ids() {
 
 }  // namespace
 
-Scorer make_wrapped_scorer(const MethodContext& ctx) {
-  const MethodInfo& inner = find_method(ctx.params.get_string("scorer"));
-  KVB_CHECK(inner.make_scorer != nullptr, "'{}' is not a scorer method (scorers: {})", inner.id,
-            fmt::join(scorer_ids(), ", "));
-  return inner.make_scorer(ctx);
+bool takes_token_budget(Budget b) { return b != Budget::StreamingHeadFraction && b != Budget::KeyChannelsPruned; }
+
+std::string_view budget_name(Budget b) {
+  switch (b) {
+    case Budget::None: return "none";
+    case Budget::Uniform: return "uniform";
+    case Budget::PerLayer: return "per-layer";
+    case Budget::HeadAdaptive: return "head-adaptive";
+    case Budget::WholeOrRecent: return "whole-or-recent per head";
+    case Budget::StreamingHeadFraction: return "streaming-head fraction";
+    case Budget::KeyChannelsPruned: return "key channels pruned";
+    case Budget::ReadsPerStep: return "entries read per decode step";
+  }
+  return "?";
 }
+
+bool MethodRoles::evicts_during_decode(const Params& resolved) const {
+  if (!evicts) return false;
+  if (schedule == Schedule::ByScheduleParam) return resolved.get_string("schedule", "prefill") == "decode";
+  return schedule == Schedule::Decode;
+}
+
+std::string describe_roles(const MethodRoles& r) {
+  std::vector<std::string> roles;
+  if (r.evicts)
+    roles.push_back(r.schedule == Schedule::Prefill  ? "evicts at prefill"
+                    : r.schedule == Schedule::Decode ? "evicts during decoding"
+                                                     : "evicts at prefill (and during decoding with schedule=decode)");
+  if (r.selects) roles.push_back("selects reads per decode step");
+  if (r.codec) roles.push_back("encodes the cache");
+  if (r.prunes_key_channels) roles.push_back("prunes key channels");
+  if (r.compensates) roles.push_back("appends a compensation entry");
+  if (r.changes_prefill) roles.push_back("changes the prefill (never shares one)");
+  if (roles.empty()) roles.push_back("keeps the cache as is");
+  return fmt::format("{}; budget: {}", fmt::join(roles, ", "), budget_name(r.budget));
+}
+
+PrefillNeeds union_of_needs(std::span<const PrefillNeeds> needs) {
+  PrefillNeeds n;
+  for (const PrefillNeeds& q : needs) {
+    n.window = std::max(n.window, q.window);
+    n.attention_mass |= q.attention_mass;
+    if (q.query_stats_from >= 0)
+      n.query_stats_from = n.query_stats_from < 0 ? q.query_stats_from : std::min(n.query_stats_from, q.query_stats_from);
+    n.query_covariance |= q.query_covariance;
+  }
+  return n;
+}
+
+Scorer make_wrapped_scorer(const MethodContext& ctx) {
+  KVB_CHECK(ctx.wrapped != nullptr && ctx.wrapped->make_scorer != nullptr, "a wrapper was built without its scorer");
+  return ctx.wrapped->make_scorer(ctx);
+}
+
+namespace {
+
+// The scorer method a wrapper's `scorer` parameter names (user value or default).
+const MethodInfo* wrapped_scorer(const MethodInfo& info, const Params& user) {
+  if (!info.wraps_scorer) return nullptr;
+  std::string inner = user.get_string("scorer", "");
+  for (const auto& p : info.params)
+    if (p.name == "scorer" && inner.empty()) inner = p.default_value;
+  const MethodInfo& scorer = find_method(inner);
+  KVB_CHECK(scorer.make_scorer != nullptr, "method {}: '{}' is not a scorer method (scorers: {})", info.id, inner,
+            fmt::join(scorer_ids(), ", "));
+  return &scorer;
+}
+
+}  // namespace
 
 int64_t MethodContext::kept_for(int64_t n) const {
   if (token_budget > 0) return std::min(token_budget, n);
@@ -62,33 +126,22 @@ std::vector<const MethodInfo*> list_methods() {
 
 namespace {
 
-// A composite "a+b" (e.g. snapkv+kivi): at most one part evicts tokens at prefill; the others add a
-// codec, a selector, channel pruning or decode hooks. Every call is forwarded to the parts.
+// A composite "a+b" (e.g. snapkv+kivi) whose parts' roles composite_info has checked. Every call is
+// forwarded to the parts; each role is played by the one part that declares it.
 class CompositeMethod final : public Method {
  public:
   explicit CompositeMethod(std::vector<std::unique_ptr<Method>> parts) : parts_(std::move(parts)) {}
   PrefillNeeds prefill_needs() const override {
-    PrefillNeeds n;
-    for (const auto& p : parts_) {
-      PrefillNeeds q = p->prefill_needs();
-      n.window = std::max(n.window, q.window);
-      n.attention_mass |= q.attention_mass;
-      if (q.query_stats_from >= 0)
-        n.query_stats_from = n.query_stats_from < 0 ? q.query_stats_from : std::min(n.query_stats_from, q.query_stats_from);
-      n.query_covariance |= q.query_covariance;
-    }
-    return n;
+    std::vector<PrefillNeeds> needs;
+    for (const auto& p : parts_) needs.push_back(p->prefill_needs());
+    return union_of_needs(needs);
   }
-  KeepSets compress_prefill(const LayerView& v) override {
-    KeepSets keep;
+  KeepSets compress_prefill(const LayerView& v) override {  // one part at most evicts (composite_info)
     for (const auto& p : parts_) {
       KeepSets k = p->compress_prefill(v);
-      if (k.empty()) continue;
-      KVB_CHECK(keep.empty(), "composite method: two parts evict tokens at prefill; combine one evicting method "
-                "with codecs / selectors only");
-      keep = std::move(k);
+      if (!k.empty()) return k;
     }
-    return keep;
+    return {};
   }
   std::vector<Compensation> compensation(const LayerView& v, const KeepSets& keep) override {
     for (const auto& p : parts_) {
@@ -149,6 +202,42 @@ std::vector<std::string> split_plus(std::string_view id) {
   return parts;
 }
 
+// The roles of "a+b": each role played by at most one part (a part twice is refused too); the
+// budget is the evicting part's, else the selector's, else that of the part that takes one.
+MethodRoles composite_roles(const std::string& id, const std::vector<const MethodInfo*>& parts) {
+  MethodRoles r;
+  std::map<std::string, std::string> by_role;  // role -> part
+  auto claim = [&](bool plays, const char* role, const MethodInfo* p) {
+    if (!plays) return;
+    auto [it, fresh] = by_role.emplace(role, p->id);
+    KVB_CHECK(fresh, "method '{}': two parts {} ('{}' and '{}'); combine one of them with parts playing other roles "
+              "(a selector, a codec, channel pruning)", id, role, it->second, p->id);
+  };
+  std::set<std::string> seen;
+  for (const MethodInfo* p : parts) {
+    KVB_CHECK(seen.insert(p->id).second, "method '{}': '{}' appears twice", id, p->id);
+    const MethodRoles& q = p->roles;
+    claim(q.evicts && q.schedule != Schedule::Decode, "evict at prefill", p);  // h2o/tova evict at prefill either way
+    claim(q.evicts && q.schedule == Schedule::Decode, "evict during decoding", p);
+    claim(q.selects, "select reads", p);
+    claim(q.codec, "encode the cache", p);
+    claim(q.prunes_key_channels, "prune key channels", p);
+    r.evicts |= q.evicts;
+    r.selects |= q.selects;
+    r.codec |= q.codec;
+    r.prunes_key_channels |= q.prunes_key_channels;
+    r.compensates |= q.compensates;
+    r.changes_prefill |= q.changes_prefill;
+    if (q.evicts && q.schedule != Schedule::Prefill && r.schedule != Schedule::Decode) r.schedule = q.schedule;
+  }
+  for (int pass = 0; pass < 3 && r.budget == Budget::None; ++pass)
+    for (const MethodInfo* p : parts) {
+      const MethodRoles& q = p->roles;
+      if (r.budget == Budget::None && (pass == 0 ? q.evicts : pass == 1 ? q.selects : true)) r.budget = q.budget;
+    }
+  return r;
+}
+
 // The MethodInfo of "a+b": parameters of every part; a name two parts declare is given as "part.name".
 const MethodInfo& composite_info(std::string_view id) {
   static std::map<std::string, MethodInfo, std::less<>> composites;
@@ -162,6 +251,7 @@ const MethodInfo& composite_info(std::string_view id) {
   MethodInfo info;
   info.id = std::string(id);
   info.version = 0;
+  info.roles = composite_roles(info.id, parts);
   std::map<std::string, int> count;
   for (const MethodInfo* p : parts)
     for (const auto& ps : p->params) ++count[ps.name];
@@ -176,23 +266,28 @@ const MethodInfo& composite_info(std::string_view id) {
   }
   info.make = [parts](const MethodContext& ctx) -> std::unique_ptr<Method> {
     std::vector<std::unique_ptr<Method>> made;
+    std::string evicting, codec;
     for (const MethodInfo* p : parts) {
-      MethodContext sub = ctx;
-      sub.params = Params{};
-      sub.composite_part = true;
+      // The part's own parameters (a wrapper's scorer takes its defaults).
+      Params user;
       for (const auto& ps : p->params) {
         const std::string prefixed = p->id + "." + ps.name;
-        sub.params.set(ps.name, ctx.params.has(prefixed) ? ctx.params.get_string(prefixed)
-                                                         : ctx.params.get_string(ps.name, ps.default_value));
+        user.set(ps.name, ctx.params.has(prefixed) ? ctx.params.get_string(prefixed)
+                                                   : ctx.params.get_string(ps.name, ps.default_value));
       }
+      MethodContext sub = ctx;
+      sub.params = resolve_method_params(*p, user);
+      sub.composite_part = true;
+      sub.wrapped = wrapped_scorer(*p, user);
+      if (p->roles.evicts_during_decode(sub.params)) {
+        KVB_CHECK(evicting.empty(), "method '{}': two parts evict during decoding ('{}' and '{}')", ctx_id(parts),
+                  evicting, p->id);
+        evicting = p->id;
+      }
+      if (p->roles.codec && codec.empty()) codec = p->id;
       made.push_back(p->make(sub));
     }
     // A codec packs entries for good (kivi_codec.h); decode-time eviction would have to drop them.
-    std::string evicting, codec;
-    for (size_t i = 0; i < made.size(); ++i) {
-      if (made[i]->decode_hooks() && evicting.empty()) evicting = parts[i]->id;
-      if (made[i]->has_codec() && codec.empty()) codec = parts[i]->id;
-    }
     KVB_CHECK(evicting.empty() || codec.empty(),
               "method '{}': '{}' evicts entries during decoding, but '{}' packs older entries with a codec and "
               "packed entries cannot be evicted; combine the codec with a prefill-time method", ctx_id(parts),
@@ -218,15 +313,8 @@ Params resolve_method_params(const MethodInfo& info, const Params& user) {
   Params out;
   std::vector<std::string> names;
   std::vector<MethodParamSpec> declared = info.params;
-  if (info.wraps_scorer) {
-    std::string inner = user.get_string("scorer", "");
-    for (const auto& p : info.params)
-      if (p.name == "scorer" && inner.empty()) inner = p.default_value;
-    const MethodInfo& scorer = find_method(inner);
-    KVB_CHECK(scorer.make_scorer != nullptr, "method {}: '{}' is not a scorer method (scorers: {})", info.id, inner,
-              fmt::join(scorer_ids(), ", "));
-    for (const auto& p : scorer.params) declared.push_back(p);
-  }
+  if (const MethodInfo* scorer = wrapped_scorer(info, user))
+    for (const auto& p : scorer->params) declared.push_back(p);
   for (const auto& p : declared) {
     out.set(p.name, p.default_value);
     names.push_back(p.name);
@@ -257,6 +345,9 @@ std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& c
   ctx.seed = spec.seed;
   ctx.config = &config;
   ctx.model = model;
+  ctx.wrapped = wrapped_scorer(info, spec.params);
+  KVB_CHECK(spec.token_budget == 0 || takes_token_budget(info.roles.budget),
+            "method {}: its budget is {}: give --ratio, not a token budget", spec.id, budget_name(info.roles.budget));
   return info.make(ctx);
 }
 

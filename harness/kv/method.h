@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,10 @@ struct PrefillNeeds {
   int query_stats_from = -1;    // >= 0: statistics of the pre-RoPE queries at positions >= this
   bool query_covariance = false;  // ... including their second moments
 };
+
+// The union of several methods' prefill needs (largest window, mass if any asks for it, the
+// earliest query-statistics start), as a composite of them asks for it.
+PrefillNeeds union_of_needs(std::span<const PrefillNeeds> needs);
 
 // Running statistics of one layer's pre-RoPE queries (expected_attention), per query head.
 struct QueryStats {
@@ -101,6 +106,8 @@ class Method {
   virtual void encode(KVCache& cache) {}
 };
 
+struct MethodInfo;
+
 // Everything a factory gets: resolved parameters, the budget, the model's shape, the seed.
 struct MethodContext {
   Params params;                   // declared defaults overlaid with the user's values
@@ -109,6 +116,7 @@ struct MethodContext {
   uint64_t seed = 0;
   const ModelConfig* config = nullptr;
   bool composite_part = false;     // built as one part of "a+b" (the budget belongs to the evicting part)
+  const MethodInfo* wrapped = nullptr;  // for wrappers (adakv, decoding): the scorer method they wrap
   Transformer* model = nullptr;    // the model, for methods that probe it (razor_attention); may be null
   // Tokens kept per head for a compressed part of n tokens: token_budget if set, else
   // max(1, int(n * (1 - ratio))) (kvpress's compute_n_kept), at most n.
@@ -124,6 +132,47 @@ struct Scorer {
   std::function<Scores(const LayerView&)> score;
 };
 
+// What a method's budget (--ratio / --budget) means and how it shapes the kept entries.
+enum class Budget {
+  None,                 // no budget: keeps every entry (full, kivi's codec, decoding's own target_size)
+  Uniform,              // n_kept entries in every (layer, KV head)
+  PerLayer,             // one size per layer, equal across its heads (pyramidkv)
+  HeadAdaptive,         // n_kept * Hkv per layer, split across heads by score (adakv)
+  WholeOrRecent,        // a head keeps every entry or n_kept of them (razor_attention)
+  StreamingHeadFraction,  // --ratio = fraction of heads reduced to sink + recent (duo_attention)
+  KeyChannelsPruned,    // --ratio = fraction of key channels zeroed, entries all kept (think)
+  ReadsPerStep,         // entries read per decode step; the cache keeps everything (quest)
+};
+// Whether the budget can be given as --budget N (entries) rather than only as --ratio (a method
+// without a budget ignores both).
+bool takes_token_budget(Budget b);
+// "uniform", "per-layer", ... (as `kvbench list methods` prints it).
+std::string_view budget_name(Budget b);
+
+// When a method evicts: after the compressed prefill, during generation, or as its `schedule`
+// parameter says (h2o, tova: prefill | decode).
+enum class Schedule { Prefill, Decode, ByScheduleParam };
+
+// The roles a method plays, declared with its registration: composition rules ("a+b") and the
+// contract tests read these instead of probing method objects or listing ids.
+struct MethodRoles {
+  bool evicts = false;             // drops entries (at the time `schedule` says)
+  Schedule schedule = Schedule::Prefill;
+  bool selects = false;            // selector: each decode step reads a subset of the cache (quest)
+  bool codec = false;              // re-encodes the kept entries after compression (kivi)
+  bool prunes_key_channels = false;  // zeroes key channels after compression (think)
+  bool compensates = false;        // appends a summary entry for what a head dropped (razor_attention)
+  Budget budget = Budget::None;
+  // The method changes the prefill itself (a sparse prefill pattern, compression inside chunked
+  // prefill): its rows never start from a prefill shared with other methods (eval/sweep.cpp).
+  bool changes_prefill = false;
+  // True when, with these resolved parameters, entries are evicted during decoding.
+  bool evicts_during_decode(const Params& resolved) const;
+};
+
+// "evicts at prefill; budget: uniform" (for `kvbench list methods`).
+std::string describe_roles(const MethodRoles& r);
+
 struct MethodParamSpec {
   std::string name;
   std::string default_value;
@@ -135,6 +184,7 @@ struct MethodInfo {
   int version = 1;                 // bump whenever the method's decisions change
   std::string paper;               // "Authors year, arXiv id"
   std::string parts;               // e.g. "scorer=window attention, budget=uniform, schedule=prefill"
+  MethodRoles roles;
   std::vector<MethodParamSpec> params;
   std::function<std::unique_ptr<Method>(const MethodContext&)> make;
   // Set by scorer methods (snapkv, knorm, ...): the scorer alone, for wrappers.
@@ -145,16 +195,18 @@ struct MethodInfo {
 };
 
 std::vector<const MethodInfo*> list_methods();                 // sorted by id
-// kvb::Error with the nearest id. "a+b" (e.g. snapkv+kivi) composes registered methods: one may evict,
-// the others add a codec, selector, channel pruning or decode hooks; a parameter two parts declare
-// is given as "part.name".
+// kvb::Error with the nearest id. "a+b" (e.g. snapkv+kivi) composes registered methods by their
+// roles: at most one part evicts at prefill, at most one during decoding, at most one selects, one
+// codes and one prunes channels; decode-time eviction and a codec exclude each other (packed entries
+// cannot be evicted). A parameter two parts declare is given as "part.name".
 const MethodInfo& find_method(std::string_view id);
 // Checks the spec (id, parameter names, ratio in [0,1), budget >= 0) and builds the method.
 std::unique_ptr<Method> make_method(const MethodSpec& spec, const ModelConfig& config, Transformer* model = nullptr);
 // The spec's parameters overlaid on the declared defaults (unknown key: kvb::Error). For wrappers,
 // the wrapped scorer's parameters are declared too.
 Params resolve_method_params(const MethodInfo& info, const Params& user);
-// For wrappers: the wrapped scorer built from the same context (its `scorer` parameter).
+// For wrappers: the wrapped scorer (ctx.wrapped, resolved from the `scorer` parameter when the
+// method is built) made from the same context.
 Scorer make_wrapped_scorer(const MethodContext& ctx);
 
 void register_method(MethodInfo info);
@@ -164,6 +216,6 @@ struct MethodRegistration {
 
 }  // namespace kvb
 
-// KVB_REGISTER_METHOD(snapkv, version, "paper", "parts", {{"param", "default", "doc"}, ...}, factory)
+// KVB_REGISTER_METHOD(snapkv, version, "paper", "parts", MethodRoles{...}, {{"param", "default", "doc"}, ...}, factory)
 #define KVB_REGISTER_METHOD(id, ...) \
   static ::kvb::MethodRegistration kvb_method_registration_##id(::kvb::MethodInfo{#id, __VA_ARGS__})

@@ -153,6 +153,12 @@ ALTER TABLE samples ADD COLUMN case_meta TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE samples ADD COLUMN device TEXT NOT NULL DEFAULT '';
 ALTER TABLE samples ADD COLUMN device_peak_bytes INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: shared prefill (one prefill per case for several methods): how many rows shared the
+    // case's prefill (0: the row prefilled alone) and the bytes of that shared snapshot.
+    R"sql(
+ALTER TABLE samples ADD COLUMN shared_prefill_rows INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN shared_prefill_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -161,7 +167,8 @@ const char* const kSampleColumns =
     "config_hash, case_id, case_hash, run_id, status, reason, prediction, answers, scorer, score, prompt_tokens, "
     "generated_tokens, context_tokens, kept_tokens, prefill_seconds, method_seconds, decode_seconds, "
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
-    "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes";
+    "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes, "
+    "shared_prefill_rows, shared_prefill_bytes";
 
 std::string new_uuid() {
   std::random_device rd;
@@ -397,7 +404,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
   try {
     Statement s =
         prepare(fmt::format("INSERT OR REPLACE INTO samples ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kSampleColumns));
     int i = 0;
     auto text = [&](const std::string& v) { s.bind(++i, v); };
@@ -431,6 +438,8 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     text(r.case_meta);
     text(r.device);
     integer(r.device_peak_bytes);
+    integer(r.shared_prefill_rows);
+    integer(r.shared_prefill_bytes);
     s.run();
     exec("COMMIT");
   } catch (...) {
@@ -560,15 +569,6 @@ int64_t ResultsStore::merge_from(const fs::path& other) {
   }
   exec("DETACH DATABASE src");
   return changed;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  // Nearest rank: the smallest value with at least p% of the values at or below it.
-  size_t rank = size_t(std::ceil(p / 100.0 * double(v.size())));
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return v[rank - 1];
 }
 
 }  // namespace kvb

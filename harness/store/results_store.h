@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 3;
+constexpr int kStoreSchemaVersion = 4;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -54,6 +54,8 @@ struct SampleRecord {
   std::string case_meta = "{}";  // JSON: depths (per needle, %), target_length, token_length (tokens)
   std::string device;              // "cpu", or the GPU (name, compute capability, driver) for --backend cuda
   int64_t device_peak_bytes = 0;   // GPU memory peak during the case (weights, KV cache, activations); 0 on cpu
+  int64_t shared_prefill_rows = 0;   // rows that started from this case's one shared prefill; 0: prefilled alone
+  int64_t shared_prefill_bytes = 0;  // that shared snapshot's bytes (full KV cache + recorded queries / mass)
 };
 
 struct StoredCase {
@@ -143,7 +145,5 @@ class ResultsStore {
   bool read_only_ = false;
 };
 
-// Nearest-rank percentile (p in 0..100) of unsorted values; 0 for none.
-double percentile(std::vector<double> v, double p);
 
 }  // namespace kvb

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "backends/cpu/int8_gemm.h"
+#include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
 
 namespace kvb::cpu {

@@ -1,5 +1,5 @@
-// CPU reference ops (float32): OpenBLAS GEMM for projections and attention blocks,
-// OpenMP loops for the element-wise ops. Every CUDA op is tested against these.
+// CPU reference math (float32): OpenBLAS GEMM for projections, OpenMP loops for the element-wise
+// ops. Attention over the KV cache is in attention.h. Every CUDA op is tested against these.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,6 @@
 
 #include "backends/cpu/int8_gemm.h"
 #include "core/tensor.h"
-#include "kv/kv_cache.h"
 #include "model/config.h"
 #include "model/rope.h"
 #include "model/weight_matrix.h"
@@ -76,20 +75,6 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, i
 
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
-
-// Causal attention of n new queries over one layer of the cache. The new tokens are the last n
-// entries of every head's cache, so query i sees entries [0, T_h - n + i].
-//   q:    [n, Hq*D] post-RoPE queries
-//   out:  [n, Hq*D]
-//   attn_mass (optional): [Hq][T_h] per query head, += the softmax weights each cached entry
-//         received from these n queries (indexed like the head's cache)
-//   read (optional, decode only): [Hkv][sorted entry indices] the entries each KV head reads
-//         (page selection); entries outside it get no weight
-//   mode: MatmulMode::Int8 computes a prefill chunk's scores Q.K^T in int8 (Int8Keys / int8_scores in
-//         int8_gemm.h; head dims that are multiples of 32); P.V and decode steps stay float32
-void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
-               std::vector<std::vector<float>>* attn_mass = nullptr,
-               const std::vector<std::vector<int32_t>>* read = nullptr, MatmulMode mode = MatmulMode::F32);
 
 int64_t argmax(const float* x, int64_t n);
 

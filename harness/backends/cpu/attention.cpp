@@ -1,0 +1,215 @@
+// CPU reference attention; see attention.h.
+#include "backends/cpu/attention.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cpu/decode_attention.h"
+#include "core/error.h"
+
+namespace kvb::cpu {
+
+namespace {
+
+// Softmax over row[0, valid) with row[valid, len) zeroed. The max and the sum run in 16 partial
+// results in a fixed order (no serial dependency chain; every build gets the same value).
+void masked_softmax(float* row, int64_t valid, int64_t len) {
+  float mx16[16];
+  std::fill(mx16, mx16 + 16, -INFINITY);
+  int64_t j = 0;
+  for (; j + 16 <= valid; j += 16)
+    for (int k = 0; k < 16; ++k) mx16[k] = std::max(mx16[k], row[j + k]);
+  for (int k = 0; j < valid; ++j, ++k) mx16[k] = std::max(mx16[k], row[j]);
+  const float mx = *std::max_element(mx16, mx16 + 16);
+  float sum16[16] = {};
+  j = 0;
+  for (; j + 16 <= valid; j += 16)
+    for (int k = 0; k < 16; ++k) {
+      row[j + k] = exp_nonpositive(row[j + k] - mx);
+      sum16[k] += row[j + k];
+    }
+  for (int k = 0; j < valid; ++j, ++k) {
+    row[j] = exp_nonpositive(row[j] - mx);
+    sum16[k] += row[j];
+  }
+  double sum = 0.0;
+  for (int k = 0; k < 16; ++k) sum += sum16[k];
+  const float inv = float(1.0 / sum);
+  for (j = 0; j < valid; ++j) row[j] *= inv;
+  for (j = valid; j < len; ++j) row[j] = 0.0f;
+}
+
+// One query against a subset of one head's entries (sorted indices `read`).
+void attend_subset(const float* q, const float* K, const float* V, const float* bias, const std::vector<int32_t>& read,
+                   int64_t D, float scale, float* out, float* probs, float* mass) {
+  const int64_t R = int64_t(read.size());
+  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, K + int64_t(read[r]) * D, D) * scale + (bias ? bias[read[r]] : 0.0f);
+  masked_softmax(probs, R, R);
+  if (mass)
+    for (int64_t r = 0; r < R; ++r) mass[read[r]] += probs[r];
+  std::fill(out, out + D, 0.0f);
+  for (int64_t r = 0; r < R; ++r) {
+    const float p = probs[r];
+    const float* v = V + int64_t(read[r]) * D;
+    for (int64_t d = 0; d < D; ++d) out[d] += p * v[d];
+  }
+}
+
+}  // namespace
+
+void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
+               std::vector<std::vector<float>>* attn_mass, const std::vector<std::vector<int32_t>>* read,
+               MatmulMode mode) {
+  const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv, stride = n_heads * D;
+  if (attn_mass) {
+    attn_mass->resize(n_heads);
+    for (int qh = 0; qh < n_heads; ++qh) (*attn_mass)[qh].resize(cache.head(layer, qh / group).size(), 0.0f);
+  }
+  // Dense fp32 rows per KV head (KIVI-encoded heads are dequantized once per call).
+  std::vector<std::vector<float>> kbuf(static_cast<size_t>(Hkv)), vbuf(static_cast<size_t>(Hkv));
+  std::vector<KVCache::DenseRows> rows;
+  for (int64_t g = 0; g < Hkv; ++g) rows.push_back(cache.dense_rows(layer, int(g), kbuf[size_t(g)], vbuf[size_t(g)]));
+  if (n == 1 && read && !read->empty()) {
+    // Decode with page selection: one query per head against its KV head's selected entries.
+#pragma omp parallel
+    {
+      std::vector<float> probs;
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < n_heads; ++qh) {
+        const HeadCache& h = cache.head(layer, qh / group);
+        probs.resize(h.size());
+        const KVCache::DenseRows& kv = rows[size_t(qh / group)];
+        attend_subset(q + qh * D, kv.keys, kv.values, h.logit_bias().empty() ? nullptr : h.logit_bias().data(),
+                      (*read)[qh / group], D, scale, out + qh * D, probs.data(),
+                      attn_mass ? (*attn_mass)[qh].data() : nullptr);
+      }
+    }
+    return;
+  }
+  if (n == 1) {
+    // Decode: the `group` query heads of each KV head together (each key / value row loaded once),
+    // keys in chunks of kDecodeChunk: scores per (KV head, chunk), softmax per query head, P.V per
+    // (KV head, chunk) into a partial sum, partial sums added in chunk order. The chunking is fixed,
+    // so any thread count gives the same bits.
+    constexpr int64_t kDecodeChunk = 256;
+    struct Chunk {
+      int64_t g, j0, j1;
+    };
+    std::vector<Chunk> chunks;
+    std::vector<size_t> first_chunk(size_t(Hkv) + 1);
+    for (int64_t g = 0; g < Hkv; ++g) {
+      first_chunk[size_t(g)] = chunks.size();
+      const int64_t T = cache.head(layer, int(g)).size();
+      for (int64_t j0 = 0; j0 < T; j0 += kDecodeChunk) chunks.push_back({g, j0, std::min(T, j0 + kDecodeChunk)});
+    }
+    first_chunk[size_t(Hkv)] = chunks.size();
+    std::vector<std::vector<float>> probs(static_cast<size_t>(n_heads));
+    for (int qh = 0; qh < n_heads; ++qh) probs[size_t(qh)].resize(size_t(cache.head(layer, qh / group).size()));
+    std::vector<float> partial(chunks.size() * size_t(group * D), 0.0f);  // [chunk][group, D]
+#pragma omp parallel
+    {
+      std::vector<float*> s(static_cast<size_t>(group));
+      std::vector<const float*> pr(static_cast<size_t>(group));
+#pragma omp for schedule(static)
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        const Chunk& ch = chunks[c];
+        const HeadCache& h = cache.head(layer, int(ch.g));
+        for (int64_t i = 0; i < group; ++i) s[size_t(i)] = probs[size_t(ch.g * group + i)].data() + ch.j0;
+        group_scores(q + ch.g * group * D, int(group), rows[size_t(ch.g)].keys + ch.j0 * D, ch.j1 - ch.j0, D, scale,
+                     h.logit_bias().empty() ? nullptr : h.logit_bias().data() + ch.j0, s.data());
+      }
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < n_heads; ++qh) {
+        std::vector<float>& p = probs[size_t(qh)];
+        const int64_t T = int64_t(p.size());
+        masked_softmax(p.data(), T, T);
+        if (attn_mass)
+          for (int64_t j = 0; j < T; ++j) (*attn_mass)[size_t(qh)][size_t(j)] += p[size_t(j)];
+      }
+#pragma omp for schedule(static)
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        const Chunk& ch = chunks[c];
+        for (int64_t i = 0; i < group; ++i) pr[size_t(i)] = probs[size_t(ch.g * group + i)].data() + ch.j0;
+        group_weighted_values(pr.data(), int(group), rows[size_t(ch.g)].values + ch.j0 * D, ch.j1 - ch.j0, D,
+                              partial.data() + c * size_t(group * D));
+      }
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < n_heads; ++qh) {
+        const int64_t g = qh / group, i = qh % group;
+        float* o = out + qh * D;
+        std::fill(o, o + D, 0.0f);
+        for (size_t c = first_chunk[size_t(g)]; c < first_chunk[size_t(g) + 1]; ++c) {
+          const float* part = partial.data() + c * size_t(group * D) + i * D;
+          for (int64_t d = 0; d < D; ++d) o[d] += part[d];
+        }
+      }
+    }
+    return;
+  }
+  KVB_CHECK(!read || read->empty(), "layer {}: page selection applies to decode steps only ({} queries given)", layer, n);
+  // Prefill chunk, per query head, in blocks of kQueryBlock queries (blocks in parallel, one GEMM
+  // thread each): S[b, C] = Q_b·K^T over the C entries the block's last query can see, masked
+  // softmax while S is in cache, O_b[b, D] = P·V (GEMM). Attention mass is summed per block, then
+  // over blocks in order (deterministic).
+  constexpr int64_t kQueryBlock = 64;
+  const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  // Int8 scores: the scaled queries quantized once, each KV head's keys once.
+  const bool int8_scores_on = mode == MatmulMode::Int8 && D % 32 == 0;
+  Q8Activations q8;
+  std::vector<Int8Keys> keys8(int8_scores_on ? size_t(Hkv) : 0);
+  if (int8_scores_on) {
+    std::vector<float> scaled(size_t(n * stride));
+#pragma omp parallel for schedule(static) if (n > 4)
+    for (int64_t i = 0; i < n * stride; ++i) scaled[size_t(i)] = q[i] * scale;
+    quantize_q8(scaled.data(), n, stride, q8);
+    for (int64_t g = 0; g < Hkv; ++g) keys8[size_t(g)].quantize(rows[size_t(g)].keys, cache.head(layer, int(g)).size(), D);
+  }
+  std::vector<float> block_mass;
+  for (int qh = 0; qh < n_heads; ++qh) {
+    const HeadCache& h = cache.head(layer, qh / group);
+    const int64_t T = h.size(), past = T - n;
+    const float* K = rows[size_t(qh / group)].keys;
+    const float* V = rows[size_t(qh / group)].values;
+    if (attn_mass) block_mass.assign(size_t(blocks * T), 0.0f);
+#pragma omp parallel
+    {
+      std::vector<float> scores;
+#pragma omp for schedule(dynamic)
+      for (int64_t rb = 0; rb < blocks; ++rb) {
+        const int64_t b = blocks - 1 - rb;  // the longest (last) blocks first: threads finish together
+        const int64_t i0 = b * kQueryBlock, m = std::min(kQueryBlock, n - i0), C = past + i0 + m;
+        scores.resize(size_t(m * C));
+        if (int8_scores_on)
+          int8_scores(q8, i0, m, qh * D / 32, keys8[size_t(qh / group)], C, scores.data());
+        else
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(C), int(D), scale, q + i0 * stride + qh * D,
+                      int(stride), K, int(D), 0.0f, scores.data(), int(C));
+        for (int64_t i = 0; i < m; ++i) {
+          float* row = scores.data() + i * C;
+          const int64_t visible = past + i0 + i + 1;
+          if (!h.logit_bias().empty())
+            for (int64_t j = 0; j < visible; ++j) row[j] += h.logit_bias()[size_t(j)];
+          masked_softmax(row, visible, C);
+        }
+        if (attn_mass) {
+          float* mass = block_mass.data() + b * T;
+          for (int64_t i = 0; i < m; ++i) {
+            const float* p = scores.data() + i * C;
+            for (int64_t j = 0; j < C; ++j) mass[j] += p[j];
+          }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(D), int(C), 1.0f, scores.data(), int(C), V,
+                    int(D), 0.0f, out + i0 * stride + qh * D, int(stride));
+      }
+    }
+    if (attn_mass) {
+      float* mass = (*attn_mass)[qh].data();
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t j = 0; j < T; ++j) mass[j] += block_mass[size_t(b * T + j)];
+    }
+  }
+}
+
+}  // namespace kvb::cpu

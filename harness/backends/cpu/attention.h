@@ -1,0 +1,26 @@
+// CPU reference attention over the KV cache (float32; int8 scores for prefill on request): reads
+// each head's rows through KVCache::rows, so ragged, compacted and KIVI-packed heads all work.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "backends/cpu/ops.h"
+#include "kv/kv_cache.h"
+
+namespace kvb::cpu {
+
+// Causal attention of n new queries over one layer of the cache. The new tokens are the last n
+// entries of every head's cache, so query i sees entries [0, T_h - n + i].
+//   q:    [n, Hq*D] post-RoPE queries
+//   out:  [n, Hq*D]
+//   attn_mass (optional): [Hq][T_h] per query head, += the softmax weights each cached entry
+//         received from these n queries (indexed like the head's cache)
+//   read (optional, decode only): [Hkv][sorted entry indices] the entries each KV head reads
+//         (page selection); entries outside it get no weight
+//   mode: MatmulMode::Int8 computes a prefill chunk's scores Q.K^T in int8 (Int8Keys / int8_scores in
+//         int8_gemm.h; head dims that are multiples of 32); P.V and decode steps stay float32
+void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
+               std::vector<std::vector<float>>* attn_mass = nullptr,
+               const std::vector<std::vector<int32_t>>* read = nullptr, MatmulMode mode = MatmulMode::F32);
+
+}  // namespace kvb::cpu
