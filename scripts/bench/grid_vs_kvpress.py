@@ -17,6 +17,9 @@ import subprocess
 import tempfile
 import time
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loading bars
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
 PRESSES = {  # kvbench id -> kvpress press class name (default parameters on both sides)
     "snapkv": "SnapKVPress",
     "pyramidkv": "PyramidKVPress",
