@@ -125,6 +125,25 @@ TEST(SharedPrefill, MemoryBoundSplitsOrDisablesSharing) {
   EXPECT_EQ(row_facts(ref_db), row_facts(split_db));
 }
 
+// Resume: a group whose rows are partly stored prefills each case once more for the missing rows
+// only, and a stored row is never run again.
+TEST(SharedPrefill, ResumedGroupPrefillsOnceForTheMissingRows) {
+  json cfg = text_grid();
+  cfg["methods"] = json::array({"knorm"});
+  cfg["budgets"]["ratios"] = json::array({0.5});
+  cfg["mode"] = json::array({"query_agnostic"});
+  const fs::path db = test::fresh_db("shared_resume.db"), ref_db = test::fresh_db("shared_resume_ref.db");
+  const SweepSummary first = sweep(cfg, db, true);
+  EXPECT_EQ(first.ran, 2);
+  cfg["methods"] = json::array({"knorm", "h2o", "streaming_llm"});
+  const SweepSummary resumed = sweep(cfg, db, true);
+  EXPECT_EQ(resumed.already_stored, 2);
+  EXPECT_EQ(resumed.ran, 4);
+  EXPECT_EQ(resumed.prefills, 2);
+  sweep(cfg, ref_db, false);
+  EXPECT_EQ(row_facts(db), row_facts(ref_db));
+}
+
 // Symbolic cases on the built-in oracle (query-aware: the first target is scored from the shared
 // prefill's logits).
 TEST(SharedPrefill, OracleSymbolicCasesStoreTheSameRows) {

@@ -14,11 +14,14 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loading bars
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kvpress_rows import export_rows, kvpress_pipeline, match_all  # noqa: E402
 
 PRESSES = {  # kvbench id -> kvpress press class name (default parameters on both sides)
     "snapkv": "SnapKVPress",
@@ -42,16 +45,8 @@ ap.add_argument("--skip-kvpress", action="store_true", help="kvbench only (no ag
 args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="grid_vs_kvpress_")
-rows_path = os.path.join(work, "rows.jsonl")
-subprocess.run([args.kvbench, "eval", "-q", "--model", args.model, "--task", "niah_single", "--param", "haystack=noise",
-                "--param", "value_type=number", "--length", str(args.length), "--n", str(args.n),
-                "--export-kvpress", rows_path], check=True)
-rows = [json.loads(line) for line in open(rows_path)]
+rows_path, rows = export_rows(args.kvbench, args.model, args.length, args.n, work)
 grid = [(m, r) for m in args.methods for r in args.ratios]
-
-
-def match_all(pred, answers):
-    return 100.0 * sum(a.lower() in pred.lower() for a in answers) / len(answers)
 
 
 def run_kvbench(shared):
@@ -80,16 +75,9 @@ kvpress, kvpress_wall = {}, None
 if not args.skip_kvpress:
     import kvpress as kp  # noqa: E402
     import torch  # noqa: E402
-    import transformers  # noqa: E402
-    from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline  # noqa: E402
 
-    torch.set_num_threads(args.threads)
-    transformers.logging.set_verbosity_error()
-    model_dir, model_file = os.path.split(os.path.abspath(args.model))
     t0 = time.monotonic()
-    tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=model_file)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32).eval()
-    pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tok, device="cpu")
+    pipe, _ = kvpress_pipeline(args.model, args.threads)  # its load counts in kvpress's wall time
     for name, ratio in grid:
         press = getattr(kp, PRESSES[name])(compression_ratio=ratio)
         scores = {}

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kvpress_rows import export_rows, kvpress_pipeline, match_all  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--kvbench", default="build/kvbench")
 ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -31,16 +34,7 @@ ap.add_argument("--methods", choices=["full", "snapkv", "streaming_llm"], nargs=
 args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="vs_kvpress_")
-rows_path = os.path.join(work, "rows.jsonl")
-subprocess.run([args.kvbench, "eval", "-q", "--model", args.model, "--task", "niah_single", "--param", "haystack=noise",
-                "--param", "value_type=number", "--length", str(args.length), "--n", str(args.n),
-                "--export-kvpress", rows_path], check=True)
-rows = [json.loads(l) for l in open(rows_path)]
-
-
-def match_all(pred, answers):
-    return 100.0 * sum(a.lower() in pred.lower() for a in answers) / len(answers)
-
+rows_path, rows = export_rows(args.kvbench, args.model, args.length, args.n, work)
 
 methods = [(m, None if m == "full" else args.ratio) for m in args.methods]
 results = {}
@@ -62,18 +56,9 @@ for mm in args.matmul:
         print(f"kvbench {name} --matmul {mm}: {results[(name, mm)]}", flush=True)
 
 import torch  # noqa: E402
-import transformers  # noqa: E402
 from kvpress import SnapKVPress, StreamingLLMPress  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline  # noqa: E402
 
-torch.set_num_threads(args.threads)
-transformers.logging.set_verbosity_error()
-model_dir, model_file = os.path.split(os.path.abspath(args.model))
-t0 = time.monotonic()
-tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=model_file)
-model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32).eval()
-load = time.monotonic() - t0
-pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tok, device="cpu")
+pipe, load = kvpress_pipeline(args.model, args.threads)
 for name, ratio in methods:
     press = None if ratio is None else (SnapKVPress if name == "snapkv" else StreamingLLMPress)(compression_ratio=ratio)
     t0 = time.monotonic()
