@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up (apt packages + default model), build kvbench, and run the
-# quickstart sweep (configs/quickstart.yaml: SmolLM2-135M-Instruct, full / streaming_llm / snapkv at
-# ratio 0.5 on single needles) into results/results.db, then write results/report.html. Resumes if
-# interrupted; under 10 minutes on 2 cores. If the default model could not be downloaded, it runs
-# configs/oracle_quick.yaml on the built-in recall oracle instead (no download, about a minute).
+# quickstart sweep (configs/quickstart.yaml: SmolLM2-135M-Instruct, full + 6 compression methods x 3
+# ratios x both modes on the needle heatmap at 1K and 2K tokens, one shared prefill per case) into
+# results/results.db, then write results/report.html. Resumes if interrupted; under 10 minutes on 2
+# cores. If the default model could not be downloaded, it runs configs/oracle_quick.yaml on the
+# built-in recall oracle instead (no download, about a minute). Without a GPU the CUDA backend is
+# not built (scripts/test.sh builds it wherever nvcc is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVB_BUILD_TESTS=OFF >/dev/null
+CUDA=AUTO
+nvidia-smi -L >/dev/null 2>&1 || CUDA=OFF
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVB_BUILD_TESTS=OFF -DKVB_CUDA="$CUDA" >/dev/null
 cmake --build build -j "$(nproc)" --target kvbench
 mkdir -p results
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf

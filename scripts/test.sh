@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 [ "${KVB_SKIP_SETUP:-0}" = "1" ] || scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVB_BUILD_TESTS=ON "$@"
+# KVB_CUDA=AUTO explicitly: scripts/quickstart.sh may have configured the same folder with OFF.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVB_BUILD_TESTS=ON -DKVB_CUDA=AUTO "$@"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 cd "$BUILD_DIR"
 ctest --output-on-failure -j "$JOBS" --timeout 1200

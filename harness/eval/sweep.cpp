@@ -459,21 +459,20 @@ class SweepExecutor {
     // one shard; the partition depends on the config alone, never on what a database holds.
     std::vector<WorkUnit> units;
     std::vector<std::pair<size_t, size_t>> unit_of;  // (group, case index)
-    std::vector<double> group_cells(group_first_.size(), 0.0);
-    for (const PreparedCell& p : prepared) group_cells[p.group] += 1.0;
+    std::vector<std::vector<size_t>> members(group_first_.size());  // per group: its prepared cells
+    for (size_t i = 0; i < prepared.size(); ++i) members[prepared[i].group].push_back(i);
     for (size_t g = 0; g < group_first_.size(); ++g) {
       const PreparedCell& first = prepared[group_first_[g]];
       for (size_t i = 0; i < first.cases.size(); ++i) {
         units.push_back(WorkUnit{grid_.hash[first.cell], first.cases[i].id,
-                                 expected_case_cost(first.cases[i]) * group_cells[g]});
+                                 expected_case_cost(first.cases[i]) * double(members[g].size())});
         unit_of.emplace_back(g, i);
       }
     }
     const std::vector<int> shard_of = assign_shards(units, loads_);
     for (auto& p : prepared) p.shard.assign(p.cases.size(), 0);
     for (size_t u = 0; u < units.size(); ++u)
-      for (PreparedCell& p : prepared)
-        if (p.group == unit_of[u].first) p.shard[unit_of[u].second] = shard_of[u];
+      for (size_t m : members[unit_of[u].first]) prepared[m].shard[unit_of[u].second] = shard_of[u];
     return prepared;
   }
 
