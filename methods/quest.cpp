@@ -65,7 +65,8 @@ class Quest final : public Method {
     bool all_heads_full = true;
     for (int64_t g = 0; g < Hkv; ++g) {
       const HeadRows h = cache.rows(layer, int(g));  // dequantized when KIVI-encoded (quest+kivi)
-      const int64_t T = h.size(), n_pages = (budget_ + page_ - 1) / page_;
+      const int64_t T = h.size();
+      const int64_t n_pages = budget_ >= T ? (T + page_ - 1) / page_ : (budget_ + page_ - 1) / page_;
       const quest::PageBounds b = quest::page_bounds(h.keys(), T, D, page_);
       std::vector<char> chosen(size_t(b.n_pages), 0);
       chosen[size_t(b.n_pages - 1)] = 1;  // the newest token's page

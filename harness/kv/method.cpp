@@ -136,12 +136,15 @@ class CompositeMethod final : public Method {
     for (const auto& p : parts_) needs.push_back(p->prefill_needs());
     return union_of_needs(needs);
   }
-  KeepSets compress_prefill(const LayerView& v) override {  // one part at most evicts (composite_info)
+  // Every part sees the prefill (a selector takes its read budget from it); one part at most
+  // returns keep sets (composite_info).
+  KeepSets compress_prefill(const LayerView& v) override {
+    KeepSets keep;
     for (const auto& p : parts_) {
       KeepSets k = p->compress_prefill(v);
-      if (!k.empty()) return k;
+      if (!k.empty()) keep = std::move(k);
     }
-    return {};
+    return keep;
   }
   std::vector<Compensation> compensation(const LayerView& v, const KeepSets& keep) override {
     for (const auto& p : parts_) {
