@@ -192,6 +192,15 @@ TEST(SharedPrefill, EvalWithSeveralMethodsAndRatiosAndTheDryRun) {
   };
   EXPECT_EQ(scores(shared.output), scores(alone.output));
   EXPECT_EQ(scores(shared.output).size(), 6u);
+  // kivi alone takes no budget: an explicit --ratio is refused, not ignored; next to snapkv it runs once.
+  const std::string kivi = "eval --model '" + test::stories260k().string() +
+                           "' --chat-template none --task niah_single --length 300 --n 1 -t 1 --param max_new_tokens=4 ";
+  const auto kivi_ratio = test::run_kvbench(kivi + "--method kivi --ratio 0.5");
+  EXPECT_EQ(kivi_ratio.exit_code, 2) << kivi_ratio.output;
+  EXPECT_NE(kivi_ratio.output.find("takes no budget"), std::string::npos) << kivi_ratio.output;
+  const auto kivi_grid = test::run_kvbench(kivi + "--method snapkv,kivi --ratio 0.25,0.5 --param window=8");
+  EXPECT_EQ(kivi_grid.exit_code, 0) << kivi_grid.output;
+  EXPECT_NE(kivi_grid.output.find("3 configurations from 1 prefill ("), std::string::npos) << kivi_grid.output;
   const auto bad = test::run_kvbench(base + " --max-shared-bytes lots");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("--max-shared-bytes 'lots'"), std::string::npos) << bad.output;

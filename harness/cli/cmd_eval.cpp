@@ -169,8 +169,8 @@ void run_eval(const EvalArgs& a) {
     configs.push_back(config_json(c, config, mean, ci));
   }
   if (order.size() > 1)
-    fmt::print("{} configurations from {} prefills ({:.1f}s in all){}\n", order.size(), sum.prefills, sum.seconds,
-               opt.shared_prefill ? "" : "; --no-shared-prefill");
+    fmt::print("{} configurations from {} prefill{} ({:.1f}s in all){}\n", order.size(), sum.prefills,
+               sum.prefills == 1 ? "" : "s", sum.seconds, opt.shared_prefill ? "" : "; --no-shared-prefill");
   if (!a.json_path.empty()) {
     std::ofstream f(a.json_path);
     KVB_CHECK(f.good(), "{}: cannot write", a.json_path);

@@ -1,6 +1,7 @@
 // Flags of one configuration -> a one-cell sweep config; see single_run.h.
 #include "cli/single_run.h"
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/engine_options.h"
@@ -93,6 +94,13 @@ SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command
   bool any_ratio = false;
   for (double r : a.ratios) any_ratio |= r > 0;
   KVB_CHECK(!(any_ratio && a.budget > 0), "give either --ratio or --budget, not both");
+  // A grid gives a method without a budget (kivi alone, decoding) one configuration; asked for
+  // alone with a budget, say so rather than ignore the flag.
+  bool any_budgeted = false;
+  for (const MethodInfo* m : methods) any_budgeted |= m->roles.budget != Budget::None;
+  KVB_CHECK(any_budgeted || !(any_ratio || a.budget > 0),
+            "--method {}: takes no budget (kvbench list methods: budget none); drop --ratio / --budget",
+            fmt::join(a.methods, ","));
   TaskParams task_params;
   std::vector<Params> method_params(methods.size());
   auto to_methods = [&](const std::string& key, const std::string& value) {
