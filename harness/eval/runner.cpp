@@ -36,7 +36,7 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
                                       std::span<const int32_t> question, int max_new_tokens, CaseResult& r,
                                       const RecordedPrefill* shared) {
   const ModelConfig& cfg = model.config();
-  CompressedPrefill p{model.make_cache(), Tensor{}, make_method(spec, cfg, &model)};
+  std::unique_ptr<Method> method = make_method(spec, cfg, &model);
   std::vector<int32_t> compressed(context.begin(), context.end());
   if (spec.query_aware) compressed.insert(compressed.end(), question.begin(), question.end());
   r.context_tokens = int64_t(compressed.size());
@@ -45,18 +45,16 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
   // shared with other methods (its time is counted in every row that uses it).
   std::optional<RecordedPrefill> own;
   if (shared) {
-    KVB_CHECK(p.cache.mirror() == nullptr, "shared prefill: this backend keeps a device copy of the cache, which a "
-              "copied cache would not follow; run the methods one by one");
+    KVB_CHECK(model.make_cache().mirror() == nullptr, "shared prefill: this backend keeps a device copy of the "
+              "cache, which a copied cache would not follow; run the methods one by one");
     KVB_CHECK(shared->tokens == compressed, "shared prefill: its {} tokens are not this case's {} compressed tokens",
               shared->tokens.size(), compressed.size());
-    p.cache = shared->cache;
-    p.logits = shared->logits;
   } else {
-    const PrefillNeeds needs = p.method->prefill_needs();
+    const PrefillNeeds needs = method->prefill_needs();
     own.emplace(record_prefill(model, std::move(compressed), std::span<const PrefillNeeds>(&needs, 1), spec.query_aware));
-    p.cache = std::move(own->cache);
-    p.logits = std::move(own->logits);
   }
+  CompressedPrefill p{shared ? KVCache(shared->cache) : std::move(own->cache),
+                      shared ? shared->logits : std::move(own->logits), std::move(method)};
   const RecordedPrefill& base = shared ? *shared : *own;
   Stopwatch after_prefill;
   KVCache& cache = p.cache;
