@@ -184,6 +184,30 @@ TEST(Int8Gemm, LinearTakesTheIntegerPathForSupportedTypesAtAnyTokenCount) {
   }
 }
 
+// A decode batch's projections (cpu::linear_rows_as_alone): every row gets exactly the bits it gets as a
+// one-token product, for every weight type and both matmul modes (integer path batched, float32 row by
+// row: SGEMM and SGEMV, or fused dots and a dequantized GEMM, would differ).
+TEST(Int8Gemm, BatchedRowsGetTheBitsOfOneTokenProducts) {
+  const int64_t rows = 37, cols = 96, n = 11;
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::F32})
+    for (cpu::MatmulMode mode : {cpu::MatmulMode::Int8, cpu::MatmulMode::F32}) {
+      std::vector<uint8_t> bytes;
+      WeightMatrix w = random_weights(t == DType::F32 ? DType::Q8_0 : t, rows, cols, 71, bytes);
+      if (t == DType::F32) w.to_f32();
+      const auto x = randn(n * cols, 73, 2.0f);
+      std::vector<float> batched(n * rows), alone(rows);
+      cpu::LinearInput in(x.data(), n, cols, mode);
+      cpu::linear_rows_as_alone(in, w, batched.data());
+      for (int64_t r = 0; r < n; ++r) {
+        cpu::LinearInput one(x.data() + r * cols, 1, cols, mode);
+        cpu::linear(one, w, alone.data());
+        for (int64_t j = 0; j < rows; ++j)
+          ASSERT_TRUE(same_bits(batched[r * rows + j], alone[j]))
+              << dtype_name(t) << " " << cpu::matmul_mode_name(mode) << " row " << r << " col " << j;
+      }
+    }
+}
+
 // Int8 attention scores (the int8 mode's prefill Q.K^T): the VNNI kernel and the portable loop give the
 // same bits; each score is the product of the dequantized query and key blocks, within the rounding
 // bound of the exact float product; ragged key groups, query tiles and a head's block offset included.

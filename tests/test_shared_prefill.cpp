@@ -90,6 +90,9 @@ TEST(SharedPrefill, GridStoresTheSameRowsAsOneByOne) {
   // The agnostic group: full + kivi + 10 methods x 3 ratios; the aware one: 31.
   EXPECT_EQ(scalar(shared_db, "SELECT MAX(shared_prefill_rows) FROM samples"), 32);
   EXPECT_EQ(scalar(shared_db, "SELECT MIN(shared_prefill_rows) FROM samples"), 31);
+  // A shared prefill's rows decode together (one forward pass per step); one by one, alone.
+  EXPECT_EQ(scalar(shared_db, "SELECT COUNT(*) FROM samples WHERE decode_batch_rows <> shared_prefill_rows"), 0);
+  EXPECT_EQ(scalar(alone_db, "SELECT COUNT(*) FROM samples WHERE decode_batch_rows <> 1"), 0);
 }
 
 // A memory bound below what one shared prefill needs: every row prefills alone, with the same rows;

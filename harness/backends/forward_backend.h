@@ -46,6 +46,16 @@ class ForwardBackend {
   // forward() and the greedy choice of the next token (argmax of the last row, ties to the lowest
   // id); a device backend takes it on the device, so only the token id comes back.
   virtual int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer) = 0;
+  // One decode step of several independent sequences: token b is appended to caches[b] (seen by
+  // observers[b], which may be null) and the result is each sequence's greedy next token. Every
+  // sequence gets exactly the bits forward_greedy would give it alone; a backend batches the weight
+  // products only where that holds (the CPU's int8 path), and this default runs them one by one.
+  virtual std::vector<int32_t> forward_greedy_batch(std::span<const int32_t> tokens, std::span<KVCache* const> caches,
+                                                    std::span<ForwardObserver* const> observers) {
+    std::vector<int32_t> next(tokens.size());
+    for (size_t b = 0; b < tokens.size(); ++b) next[b] = forward_greedy(tokens.subspan(b, 1), *caches[b], observers[b]);
+    return next;
+  }
   virtual std::string device() const = 0;  // "cpu", or e.g. "NVIDIA H100 80GB HBM3 (sm_90, ...)"
   virtual DeviceMemory memory() const { return {}; }
   virtual void reset_peak_memory() {}

@@ -108,7 +108,7 @@ void run_eval(const EvalArgs& a) {
   opt.quiet = log_level() == LogLevel::Quiet;
   opt.command = "eval";
   opt.argv = process_argv();
-  apply_shared_prefill_options(a.run.no_shared_prefill, a.run.max_shared_bytes, opt);
+  apply_shared_prefill_options(a.run.shared, opt);
   opt.on_case_result = [&](const std::string& config_hash, const Case& c, const CaseResult& r) {
     extra_scores[{config_hash, c.id}] = r.extra_scores;
     if (shown++ < a.show)

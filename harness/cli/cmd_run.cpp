@@ -33,7 +33,7 @@ void run_cmd(const RunArgs& a) {
   opt.quiet = log_level() == LogLevel::Quiet;
   opt.command = "run";
   opt.argv = process_argv();
-  apply_shared_prefill_options(a.run.no_shared_prefill, a.run.max_shared_bytes, opt);
+  apply_shared_prefill_options(a.run.shared, opt);
   SweepSummary s = run_sweep(config, store, opt);
   print_sweep_summary(config, s, a.db);
   // Each configuration's mean score over its stored ok cases.

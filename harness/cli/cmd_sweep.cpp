@@ -15,8 +15,8 @@ namespace {
 
 struct SweepArgs {
   std::string config, db, shard = "0/1";
-  bool dry_run = false, rerun_failed = false, force = false, no_shared_prefill = false;
-  std::string max_shared_bytes = "8G";
+  bool dry_run = false, rerun_failed = false, force = false;
+  SharedPrefillArgs shared;
   double progress_interval = 15.0;
 };
 
@@ -36,7 +36,7 @@ void run_sweep_cmd(const SweepArgs& a, const std::vector<std::string>& argv) {
   if (a.dry_run) {
     std::unique_ptr<ResultsStore> store;
     if (!a.db.empty() && std::filesystem::exists(a.db)) store = std::make_unique<ResultsStore>(a.db, true);
-    fmt::print("{}", plan_sweep(config, store.get(), shard, !a.no_shared_prefill).describe(config, shard));
+    fmt::print("{}", plan_sweep(config, store.get(), shard, !a.shared.off).describe(config, shard));
     return;
   }
   KVB_CHECK(!a.db.empty(), "--db: give the results database to write (e.g. --db results/results.db)");
@@ -49,7 +49,7 @@ void run_sweep_cmd(const SweepArgs& a, const std::vector<std::string>& argv) {
   opt.command = "sweep";
   opt.argv = argv;
   opt.progress_interval_seconds = a.progress_interval;
-  apply_shared_prefill_options(a.no_shared_prefill, a.max_shared_bytes, opt);
+  apply_shared_prefill_options(a.shared, opt);
   SweepSummary s = run_sweep(config, store, opt);
   print_summary(config, s, a.db);
   if (s.interrupted) exit_code() = 130;
@@ -73,7 +73,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   cmd->add_flag("--dry-run", a->dry_run, "Print the grid size and an estimated time; run nothing");
   cmd->add_flag("--rerun-failed", a->rerun_failed, "Run cases stored with status error again");
   cmd->add_flag("--force", a->force, "Recompute every case, replacing stored results");
-  add_shared_prefill_options(cmd, a->no_shared_prefill, a->max_shared_bytes);
+  add_shared_prefill_options(cmd, a->shared);
   cmd->add_option("--progress-interval", a->progress_interval,
                   "Seconds between progress lines when stderr is not a terminal")
       ->capture_default_str();

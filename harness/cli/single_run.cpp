@@ -68,22 +68,28 @@ void add_single_run_options(CLI::App* cmd, SingleRunArgs& a) {
   cmd->add_option("--haystack-dir", a.haystack_dir, "NIAH haystack from the *.txt files under DIR (haystack=dir)");
   cmd->add_option("--chat-template", a.chat_template, "auto | none | chatml | llama3")->capture_default_str();
   add_engine_options(cmd, a.engine, &a.weights);
-  add_shared_prefill_options(cmd, a.no_shared_prefill, a.max_shared_bytes);
+  add_shared_prefill_options(cmd, a.shared);
 }
 
-void add_shared_prefill_options(CLI::App* cmd, bool& no_shared_prefill, std::string& max_shared_bytes) {
-  cmd->add_flag("--no-shared-prefill", no_shared_prefill,
+void add_shared_prefill_options(CLI::App* cmd, SharedPrefillArgs& a) {
+  cmd->add_flag("--no-shared-prefill", a.off,
                 "Prefill every row alone (default: configurations that differ only in method and budget share "
                 "one prefill per case; the stored results are the same)");
-  cmd->add_option("--max-shared-bytes", max_shared_bytes,
-                  "Memory bound of a shared prefill (full KV cache + recordings + one method's copy), e.g. 8G; "
-                  "larger groups are split")
+  cmd->add_option("--max-shared-bytes", a.max_bytes,
+                  "Memory bound of a shared prefill (full KV cache + recordings + the copies of the rows decoding "
+                  "together), e.g. 8G; larger groups are split, larger decode batches shrink")
+      ->capture_default_str();
+  cmd->add_option("--decode-batch", a.decode_batch,
+                  "Rows of a shared prefill decoded together, one forward pass per step for all (same tokens and "
+                  "scores; each row's decode time is its share of the steps); 1: one row at a time")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
 }
 
-void apply_shared_prefill_options(bool no_shared_prefill, const std::string& max_shared_bytes, SweepOptions& opt) {
-  opt.shared_prefill = !no_shared_prefill;
-  opt.max_shared_bytes = parse_byte_size(max_shared_bytes, "--max-shared-bytes");
+void apply_shared_prefill_options(const SharedPrefillArgs& a, SweepOptions& opt) {
+  opt.shared_prefill = !a.off;
+  opt.max_shared_bytes = parse_byte_size(a.max_bytes, "--max-shared-bytes");
+  opt.decode_batch = a.decode_batch;
 }
 
 SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command) {

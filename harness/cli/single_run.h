@@ -14,6 +14,13 @@
 
 namespace kvb::cli {
 
+// --no-shared-prefill, --max-shared-bytes and --decode-batch (eval, run, sweep).
+struct SharedPrefillArgs {
+  bool off = false;
+  std::string max_bytes = "8G";
+  int decode_batch = 64;
+};
+
 struct SingleRunArgs {
   std::string model, task, chat_template = "auto", weights = "native", haystack_dir;
   std::vector<std::string> methods{"full"};  // several: every method x ratio, one prefill per case
@@ -24,14 +31,13 @@ struct SingleRunArgs {
   int length = 0, n = 0;
   uint64_t seed = 0;
   EngineOptions engine;
-  bool no_shared_prefill = false;
-  std::string max_shared_bytes = "8G";
+  SharedPrefillArgs shared;
 };
 
 void add_single_run_options(CLI::App* cmd, SingleRunArgs& a);
-// --no-shared-prefill and --max-shared-bytes (eval, run, sweep) into the sweep options.
-void add_shared_prefill_options(CLI::App* cmd, bool& no_shared_prefill, std::string& max_shared_bytes);
-void apply_shared_prefill_options(bool no_shared_prefill, const std::string& max_shared_bytes, SweepOptions& opt);
+// The shared-prefill flags, and their values into the sweep options.
+void add_shared_prefill_options(CLI::App* cmd, SharedPrefillArgs& a);
+void apply_shared_prefill_options(const SharedPrefillArgs& a, SweepOptions& opt);
 
 // The one --param rule: a key goes to whichever of the task and the methods declares it (to every
 // method that takes it; a wrapper's scorer parameters count as the wrapper's); task and a method:

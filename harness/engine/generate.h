@@ -32,4 +32,14 @@ GenerationResult generate_greedy(Transformer& model, const Tokenizer& tok, KVCac
                                  std::span<const float> last_logits, const GenerationOptions& opt,
                                  const std::function<void(const std::string&)>& on_token = {});
 
+// Greedy continuations of several independent sequences decoded together: one forward pass per step
+// for all that are still generating (Transformer::forward_greedy_batch), each with its own cache,
+// options (stop rules, observer) and last logits [V]. Every sequence's tokens and text are what
+// generate_greedy gives it alone; its step_seconds / decode_seconds are its share of each batched
+// step (the step's wall time divided by the sequences in it), so they add up to the wall time.
+std::vector<GenerationResult> generate_greedy_batch(Transformer& model, const Tokenizer& tok,
+                                                    std::span<KVCache* const> caches,
+                                                    std::span<const std::span<const float>> last_logits,
+                                                    std::span<const GenerationOptions> opts);
+
 }  // namespace kvb

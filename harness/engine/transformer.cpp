@@ -38,4 +38,20 @@ int32_t Transformer::forward_greedy(std::span<const int32_t> tokens, KVCache& ca
   return backend_->forward_greedy(tokens, cache, observer);
 }
 
+std::vector<int32_t> Transformer::forward_greedy_batch(std::span<const int32_t> tokens,
+                                                       std::span<KVCache* const> caches,
+                                                       std::span<ForwardObserver* const> observers) {
+  KVB_CHECK(caches.size() == tokens.size(), "forward_greedy_batch: {} tokens for {} caches", tokens.size(),
+            caches.size());
+  KVB_CHECK(observers.empty() || observers.size() == tokens.size(), "forward_greedy_batch: {} observers for {} tokens",
+            observers.size(), tokens.size());
+  check_token_ids(tokens, config_.vocab_size);
+  std::vector<ForwardObserver*> none;
+  if (observers.empty()) {
+    none.assign(tokens.size(), nullptr);
+    observers = none;
+  }
+  return backend_->forward_greedy_batch(tokens, caches, observers);
+}
+
 }  // namespace kvb

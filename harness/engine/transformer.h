@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "backends/forward_backend.h"
 
@@ -35,6 +36,10 @@ class Transformer {
   // forward() then the greedy next token (argmax of the last logits row, ties to the lowest id);
   // a device backend takes the argmax on the device.
   int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer = nullptr);
+  // One decode step of B independent sequences (token b onto caches[b], observed by observers[b] or
+  // none): their greedy next tokens [B], each the same as forward_greedy of that sequence alone.
+  std::vector<int32_t> forward_greedy_batch(std::span<const int32_t> tokens, std::span<KVCache* const> caches,
+                                            std::span<ForwardObserver* const> observers = {});
 
  private:
   const ModelConfig& config_;

@@ -182,4 +182,78 @@ CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const
   return r;
 }
 
+std::vector<BatchedRow> run_case_batch(Transformer& model, const Case& c, const TaskEnv& env,
+                                       std::span<const MethodSpec> methods, const RecordedPrefill& shared) {
+  std::vector<BatchedRow> rows(methods.size());
+  auto fail = [&](size_t i, const std::exception& e) {
+    rows[i].result = CaseResult{};
+    rows[i].error = e.what();
+  };
+  if (!c.input_ids.empty()) {
+    for (size_t i = 0; i < methods.size(); ++i) {
+      try {
+        rows[i].result = run_case(model, c, env, methods[i], &shared);
+      } catch (const std::exception& e) {
+        fail(i, e);
+      }
+    }
+    return rows;
+  }
+  KVB_CHECK(env.tokenizer != nullptr, "case {}: running a case needs the model's tokenizer", c.id);
+  const PromptTokens prompt = encode_prompt(c, env);
+  // Compression and question prefill, row by row; the rows that got there decode together.
+  std::vector<std::optional<CompressedPrefill>> prefills(methods.size());
+  std::vector<std::unique_ptr<DecodeHooks>> hooks(methods.size());
+  std::vector<size_t> decoding;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    CaseResult& r = rows[i].result;
+    r.case_id = c.id;
+    r.prompt_tokens = int(prompt.size());
+    try {
+      prefills[i].emplace(
+          prefill_with_method(model, methods[i], prompt.context, prompt.question, c.max_new_tokens, r, &shared));
+      hooks[i] = std::make_unique<DecodeHooks>(*prefills[i]->method, model.config(), prefills[i]->cache,
+                                               r.method_seconds, r.kv_peak_bytes);
+      decoding.push_back(i);
+    } catch (const std::exception& e) {
+      fail(i, e);
+    }
+  }
+  std::vector<KVCache*> caches;
+  std::vector<std::span<const float>> logits;
+  std::vector<GenerationOptions> opts;
+  for (size_t i : decoding) {
+    caches.push_back(&prefills[i]->cache);
+    logits.push_back(prefills[i]->logits.data);
+    GenerationOptions o;
+    o.max_new_tokens = c.max_new_tokens;
+    o.observer = hooks[i].get();
+    opts.push_back(o);
+  }
+  std::vector<GenerationResult> gens;
+  try {
+    gens = generate_greedy_batch(model, *env.tokenizer, caches, logits, opts);
+  } catch (const std::exception& e) {
+    for (size_t i : decoding) fail(i, e);
+    return rows;
+  }
+  for (size_t k = 0; k < decoding.size(); ++k) {
+    const size_t i = decoding[k];
+    CaseResult& r = rows[i].result;
+    const GenerationResult& g = gens[k];
+    r.kv_peak_bytes = std::max(r.kv_peak_bytes, prefills[i]->cache.resident_bytes());
+    r.generated_tokens = int(g.tokens.size());
+    r.decode_seconds = g.decode_seconds;
+    r.decode_step_seconds = g.step_seconds;
+    r.prediction = g.text;
+    try {
+      r.score = score_prediction(c.scorer, r.prediction, c.answers);
+      r.extra_scores = score_extra(c, r.prediction);
+    } catch (const std::exception& e) {
+      fail(i, e);
+    }
+  }
+  return rows;
+}
+
 }  // namespace kvb

@@ -78,5 +78,18 @@ GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, 
 CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const MethodSpec& method = {},
                     const RecordedPrefill* shared = nullptr);
 
+// One case under several methods from one shared prefill, decoded together: each method compresses
+// its copy of `shared` and prefills the question in turn, then every row's greedy decoding runs as one
+// batch (generate_greedy_batch: one forward pass per step for all rows still generating). Row i is
+// what run_case(model, c, env, methods[i], &shared) gives (same tokens, text, scores, kept entries and
+// bytes), except that its decode timings are its share of the batched steps. A row that fails keeps
+// its error and the others go on. Symbolic cases run one by one (they teacher-force, not decode).
+struct BatchedRow {
+  CaseResult result;
+  std::string error;  // why this row failed; "" when it ran
+};
+std::vector<BatchedRow> run_case_batch(Transformer& model, const Case& c, const TaskEnv& env,
+                                       std::span<const MethodSpec> methods, const RecordedPrefill& shared);
+
 
 }  // namespace kvb

@@ -398,12 +398,33 @@ class SweepExecutor {
         shared.reset();  // each row prefills alone and records the error itself
       }
     }
-    for (const PreparedCell* p : part) {
-      if (g_interrupted) break;
-      const SweepCell& cell = grid_.cells[p->cell];
-      progress_.set_current(cell.label(config_));
-      run_one_case(cell, grid_.hash[p->cell], c, p->case_hash[i], env, loaded, shared ? &*shared : nullptr,
-                   shared ? int64_t(part.size()) : 0);
+    if (!shared || opt_.decode_batch <= 1) {
+      for (const PreparedCell* p : part) {
+        if (g_interrupted) break;
+        const SweepCell& cell = grid_.cells[p->cell];
+        progress_.set_current(cell.label(config_));
+        run_one_case(cell, grid_.hash[p->cell], c, p->case_hash[i], env, loaded, shared ? &*shared : nullptr,
+                     shared ? int64_t(part.size()) : 0);
+      }
+      return;
+    }
+    // The rows decode in batches: as many as --decode-batch and the memory bound allow (the snapshot
+    // plus each live row's copy, counted at the full cache's size before its compression).
+    const int64_t room = opt_.max_shared_bytes - int64_t(shared->bytes());
+    const int64_t per_row = std::max<int64_t>(1, int64_t(shared->cache.resident_bytes()));
+    const size_t batch = size_t(std::clamp<int64_t>(room / per_row, 1, opt_.decode_batch));
+    for (size_t begin = 0; begin < part.size() && !g_interrupted; begin += batch) {
+      const size_t end = std::min(part.size(), begin + batch);
+      std::vector<MethodSpec> specs;
+      for (size_t k = begin; k < end; ++k) specs.push_back(grid_.cells[part[k]->cell].method);
+      progress_.set_current(fmt::format("{}: {} rows decoding together", c.id, specs.size()));
+      loaded.model->reset_device_peak_memory();
+      std::vector<BatchedRow> rows = run_case_batch(*loaded.model, c, env, specs, *shared);
+      for (size_t k = begin; k < end; ++k) {
+        const PreparedCell& p = *part[k];
+        record_case(grid_.cells[p.cell], grid_.hash[p.cell], c, p.case_hash[i], loaded, rows[k - begin].result,
+                    rows[k - begin].error, int64_t(part.size()), int64_t(specs.size()));
+      }
     }
   }
 
@@ -529,27 +550,48 @@ class SweepExecutor {
   void run_one_case(const SweepCell& cell, const std::string& hash, const Case& c, const std::string& c_hash,
                     const TaskEnv& env, LoadedModel& loaded, const RecordedPrefill* shared = nullptr,
                     int64_t shared_rows = 0) {
-    SampleRecord r = case_row(hash, c, c_hash, ctx_);
     if (!shared) reset_peak_rss();  // a shared prefill's peak belongs to each row that used it
     loaded.model->reset_device_peak_memory();
-    r.device = loaded.model->device();
     const int max_pos = loaded.ck->config.max_position;
     if (max_pos > 0 && c.meta.target_length > max_pos) {
+      SampleRecord r = case_row(hash, c, c_hash, ctx_);
+      r.device = loaded.model->device();
       r.status = "skipped";
       r.reason = fmt::format("target length {} exceeds the model's context window {}", c.meta.target_length, max_pos);
-    } else {
-      try {
-        if (!shared) ++sum_.prefills;
-        const CaseResult cr = run_case(*loaded.model, c, env, cell.method, shared);
-        fill_result(r, cr);
-        r.shared_prefill_rows = shared ? shared_rows : 0;
-        if (opt_.on_case_result) opt_.on_case_result(hash, c, cr);
-      } catch (const std::exception& e) {
-        r.status = "error";
-        r.reason = e.what();
-        progress_.message(fmt::format("case failed: {} | {}: {}", cell.label(config_), c.id, e.what()));
-      }
+      store_row(r, loaded);
+      return;
     }
+    CaseResult cr;
+    std::string error;
+    try {
+      if (!shared) ++sum_.prefills;
+      cr = run_case(*loaded.model, c, env, cell.method, shared);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    record_case(cell, hash, c, c_hash, loaded, cr, error, shared ? shared_rows : 0, 1);
+  }
+
+  // Stores the row of a case that ran (`error` empty) or failed.
+  void record_case(const SweepCell& cell, const std::string& hash, const Case& c, const std::string& c_hash,
+                   LoadedModel& loaded, const CaseResult& cr, const std::string& error, int64_t shared_rows,
+                   int64_t decode_batch_rows) {
+    SampleRecord r = case_row(hash, c, c_hash, ctx_);
+    r.device = loaded.model->device();
+    if (error.empty()) {
+      fill_result(r, cr);
+      r.shared_prefill_rows = shared_rows;
+      r.decode_batch_rows = decode_batch_rows;
+      if (opt_.on_case_result) opt_.on_case_result(hash, c, cr);
+    } else {
+      r.status = "error";
+      r.reason = error;
+      progress_.message(fmt::format("case failed: {} | {}: {}", cell.label(config_), c.id, error));
+    }
+    store_row(r, loaded);
+  }
+
+  void store_row(SampleRecord& r, LoadedModel& loaded) {
     r.peak_rss_bytes = peak_rss_bytes();
     r.device_peak_bytes = int64_t(loaded.model->device_memory().peak_bytes);
     store_.put_sample(r);

@@ -57,6 +57,10 @@ struct SweepOptions {
   // copy of the cache. A group whose estimate exceeds it is split; a row that alone exceeds it
   // prefills alone.
   int64_t max_shared_bytes = int64_t(8) << 30;
+  // Rows of one shared prefill decoded together (run_case_batch), at most this many and as many as
+  // max_shared_bytes leaves room for (each row's copy counted at the full cache's size); 1: one by one.
+  // A killed sweep loses the rows of the batch in flight.
+  int decode_batch = 64;
 };
 
 // "8G", "512M", "1000000" -> bytes (K/M/G/T are powers of 1024); kvb::Error naming `what` otherwise.

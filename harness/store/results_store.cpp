@@ -159,6 +159,11 @@ ALTER TABLE samples ADD COLUMN device_peak_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE samples ADD COLUMN shared_prefill_rows INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE samples ADD COLUMN shared_prefill_bytes INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4 -> 5: batched decoding of a shared prefill's rows: how many rows decoded together (1: alone,
+    // as every row before this version did).
+    R"sql(
+ALTER TABLE samples ADD COLUMN decode_batch_rows INTEGER NOT NULL DEFAULT 1;
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -168,7 +173,15 @@ const char* const kSampleColumns =
     "generated_tokens, context_tokens, kept_tokens, prefill_seconds, method_seconds, decode_seconds, "
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
     "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes, "
-    "shared_prefill_rows, shared_prefill_bytes";
+    "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows";
+
+// "?,?,...": one per column of kSampleColumns.
+std::string sample_placeholders() {
+  std::string out = "?";
+  for (const char* c = kSampleColumns; *c; ++c)
+    if (*c == ',') out += ",?";
+  return out;
+}
 
 std::string new_uuid() {
   std::random_device rd;
@@ -403,9 +416,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
   exec("BEGIN IMMEDIATE");
   try {
     Statement s =
-        prepare(fmt::format("INSERT OR REPLACE INTO samples ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            kSampleColumns));
+        prepare(fmt::format("INSERT OR REPLACE INTO samples ({}) VALUES ({})", kSampleColumns, sample_placeholders()));
     int i = 0;
     auto text = [&](const std::string& v) { s.bind(++i, v); };
     auto integer = [&](int64_t v) { s.bind(++i, v); };
@@ -440,6 +451,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     integer(r.device_peak_bytes);
     integer(r.shared_prefill_rows);
     integer(r.shared_prefill_bytes);
+    integer(r.decode_batch_rows);
     s.run();
     exec("COMMIT");
   } catch (...) {

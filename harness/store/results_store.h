@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 4;
+constexpr int kStoreSchemaVersion = 5;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -54,6 +54,7 @@ struct SampleRecord {
   std::string case_meta = "{}";  // JSON: depths (per needle, %), target_length, token_length (tokens)
   std::string device;              // "cpu", or the GPU (name, compute capability, driver) for --backend cuda
   int64_t device_peak_bytes = 0;   // GPU memory peak during the case (weights, KV cache, activations); 0 on cpu
+  int64_t decode_batch_rows = 1;     // rows decoded together with this one (one forward pass per step); 1: alone
   int64_t shared_prefill_rows = 0;   // rows that started from this case's one shared prefill; 0: prefilled alone
   int64_t shared_prefill_bytes = 0;  // that shared snapshot's bytes (full KV cache + recorded queries / mass)
 };

@@ -42,14 +42,36 @@ class CpuForward final : public ForwardBackend {
     return int32_t(argmax(last.ptr(), config_.vocab_size));
   }
 
+  // B sequences, one token each, through one forward pass (weights read once for all of them).
+  std::vector<int32_t> forward_greedy_batch(std::span<const int32_t> tokens, std::span<KVCache* const> caches,
+                                            std::span<ForwardObserver* const> observers) override {
+    const int64_t B = int64_t(tokens.size()), E = config_.n_embd, V = config_.vocab_size;
+    if (B == 1) return {forward_greedy(tokens, *caches[0], observers[0])};
+    std::vector<Sequence> seqs;
+    for (int64_t b = 0; b < B; ++b) seqs.push_back(Sequence{caches[b], observers[b], b, 1});
+    std::vector<float> x(size_t(B * E)), out(size_t(B * V));
+    forward_rows(tokens, seqs, x.data());
+    logits(x.data(), B, out.data(), /*rows_as_alone=*/true);
+    std::vector<int32_t> next(B);
+    for (int64_t b = 0; b < B; ++b) next[b] = int32_t(argmax(out.data() + b * V, V));
+    return next;
+  }
+
   std::string device() const override {
     return mode_ == MatmulMode::Int8 ? "cpu, matmul " + matmul_description(MatmulMode::Int8) + ", int8 attention scores"
                                      : std::string("cpu");
   }
 
  private:
+  // Rows [first, first + count) of a forward pass: one sequence's new tokens.
+  struct Sequence {
+    KVCache* cache;
+    ForwardObserver* observer;
+    int64_t first, count;
+  };
   void forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer, float* x /* [n, E] */);
-  void logits(const float* x /* [n, E] */, int64_t n, float* out /* [n, V] */) const;
+  void forward_rows(std::span<const int32_t> tokens, std::span<const Sequence> seqs, float* x /* [n, E] */);
+  void logits(const float* x /* [n, E] */, int64_t n, float* out /* [n, V] */, bool rows_as_alone = false) const;
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
@@ -60,11 +82,27 @@ class CpuForward final : public ForwardBackend {
 
 void CpuForward::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer,
                                float* x /* [n, E] */) {
+  const Sequence one{&cache, observer, 0, int64_t(tokens.size())};
+  forward_rows(tokens, std::span<const Sequence>(&one, 1), x);
+}
+
+// Rows of one or more sequences through every layer: the projections and the feed-forward block take
+// all rows at once (for several sequences, as each would get them alone: linear_rows_as_alone), RoPE
+// each row at its own position, and attention each sequence over its own cache.
+void CpuForward::forward_rows(std::span<const int32_t> tokens, std::span<const Sequence> seqs, float* x /* [n, E] */) {
   const ModelConfig& c = config_;
   const int64_t n = int64_t(tokens.size()), E = c.n_embd, D = c.head_dim, F = c.n_ff;
   const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, QD = Hq * D, KD = Hkv * D;
+  const bool batch = seqs.size() > 1;
+  auto project = [&](LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias = nullptr) {
+    if (batch)
+      linear_rows_as_alone(in, w, y, bias);
+    else
+      linear(in, w, y, bias);
+  };
   std::vector<int32_t> pos(n);
-  for (int64_t i = 0; i < n; ++i) pos[i] = cache.next_position() + int32_t(i);
+  for (const Sequence& s : seqs)
+    for (int64_t i = 0; i < s.count; ++i) pos[s.first + i] = s.cache->next_position() + int32_t(i);
 
   for (int64_t i = 0; i < n; ++i) weights_.tok_embd.dequantize_rows(tokens[i], 1, x + i * E);
 
@@ -77,46 +115,57 @@ void CpuForward::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, 
     rmsnorm(x, w.attn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
     const MatmulMode mode = mode_;
     LinearInput attn_in(xn.data(), n, E, mode);  // quantized once for q, k and v in int8 mode
-    linear(attn_in, w.wq, q.data(), &w.bq);
-    linear(attn_in, w.wk, k.data(), &w.bk);
-    linear(attn_in, w.wv, v.data(), &w.bv);
+    project(attn_in, w.wq, q.data(), &w.bq);
+    project(attn_in, w.wk, k.data(), &w.bk);
+    project(attn_in, w.wv, v.data(), &w.bv);
     if (c.qk_norm) {
       rmsnorm(q.data(), w.q_norm.ptr(), q.data(), n * Hq, D, D, c.rms_eps);
       rmsnorm(k.data(), w.k_norm.ptr(), k.data(), n * Hkv, D, D, c.rms_eps);
     }
     rope(q.data(), n, Hq, D, QD, pos.data(), inv_freq_, c.rope_neox);
     rope(k.data(), n, Hkv, D, KD, pos.data(), inv_freq_, c.rope_neox);
-    for (int h = 0; h < Hkv; ++h) cache.append(l, h, k.data() + h * D, v.data() + h * D, KD, pos.data(), n);
-    const bool want_mass = observer && observer->wants_attention_mass(l);
-    if (want_mass) mass.clear();
-    const std::vector<std::vector<int32_t>>* read = observer ? observer->read_sets(l, q.data(), n, cache) : nullptr;
-    attention(q.data(), n, cache, l, int(Hq), scale, att.data(), want_mass ? &mass : nullptr, read, mode);
-    if (observer) {
-      LayerObservation obs{l, n, pos.data(), q.data(), &cache, want_mass ? &mass : nullptr};
-      observer->on_layer(obs);
+    for (const Sequence& s : seqs) {
+      KVCache& cache = *s.cache;
+      ForwardObserver* observer = s.observer;
+      const int64_t at = s.first, m = s.count;
+      for (int h = 0; h < Hkv; ++h)
+        cache.append(l, h, k.data() + at * KD + h * D, v.data() + at * KD + h * D, KD, pos.data() + at, m);
+      const bool want_mass = observer && observer->wants_attention_mass(l);
+      if (want_mass) mass.clear();
+      const std::vector<std::vector<int32_t>>* read =
+          observer ? observer->read_sets(l, q.data() + at * QD, m, cache) : nullptr;
+      attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
+                read, mode);
+      if (observer) {
+        LayerObservation obs{l, m, pos.data() + at, q.data() + at * QD, &cache, want_mass ? &mass : nullptr};
+        observer->on_layer(obs);
+      }
     }
     LinearInput out_in(att.data(), n, QD, mode);
-    linear(out_in, w.wo, o.data());
+    project(out_in, w.wo, o.data());
     add_in_place(x, o.data(), n * E);
     // Feed-forward block (SwiGLU).
     rmsnorm(x, w.ffn_norm.ptr(), xn.data(), n, E, E, c.rms_eps);
     LinearInput ffn_in(xn.data(), n, E, mode);
-    linear(ffn_in, w.w_gate, gate.data());
-    linear(ffn_in, w.w_up, up.data());
+    project(ffn_in, w.w_gate, gate.data());
+    project(ffn_in, w.w_up, up.data());
     swiglu(gate.data(), up.data(), gate.data(), n * F);
     LinearInput down_in(gate.data(), n, F, mode);
-    linear(down_in, w.w_down, o.data());
+    project(down_in, w.w_down, o.data());
     add_in_place(x, o.data(), n * E);
   }
-  cache.advance(int32_t(n));
+  for (const Sequence& s : seqs) s.cache->advance(int32_t(s.count));
 }
 
-void CpuForward::logits(const float* x, int64_t n, float* out) const {
+void CpuForward::logits(const float* x, int64_t n, float* out, bool rows_as_alone) const {
   const int64_t E = config_.n_embd;
   std::vector<float> xn(n * E);
   rmsnorm(x, weights_.output_norm.ptr(), xn.data(), n, E, E, config_.rms_eps);
   LinearInput in(xn.data(), n, E, mode_);
-  linear(in, weights_.lm_head(), out);
+  if (rows_as_alone)
+    linear_rows_as_alone(in, weights_.lm_head(), out);
+  else
+    linear(in, weights_.lm_head(), out);
 }
 
 }  // namespace

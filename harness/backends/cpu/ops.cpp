@@ -102,6 +102,17 @@ void linear(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias
   }
 }
 
+void linear_rows_as_alone(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias) {
+  if (in.tokens() == 1 || (in.mode() == MatmulMode::Int8 && int8_gemm_supports(w.dtype()))) {
+    linear(in, w, y, bias);
+    return;
+  }
+  for (int64_t t = 0; t < in.tokens(); ++t) {
+    LinearInput row(in.data() + t * in.cols(), 1, in.cols(), in.mode());
+    linear(row, w, y + t * w.rows(), bias);
+  }
+}
+
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, int64_t stride, float eps) {
 #pragma omp parallel for if (n > 4)
   for (int64_t i = 0; i < n; ++i) {

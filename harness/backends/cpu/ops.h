@@ -28,6 +28,7 @@ class LinearInput {
   LinearInput(const float* x, int64_t n, int64_t cols, MatmulMode mode) : x_(x), n_(n), cols_(cols), mode_(mode) {}
   const float* data() const { return x_; }
   int64_t tokens() const { return n_; }
+  int64_t cols() const { return cols_; }
   MatmulMode mode() const { return mode_; }
   const Q8Activations& quantized();
 
@@ -39,6 +40,10 @@ class LinearInput {
   Q8Activations q8_;
 };
 void linear(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias = nullptr);
+// linear() for rows of independent sequences (a decode batch), each row getting exactly the bits it
+// gets as a one-token linear(): the int8 path (exact integer sums, per-row activation scales) takes
+// the rows together; every other path (SGEMM vs SGEMV, fused dots vs dequantized GEMM) runs row by row.
+void linear_rows_as_alone(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias = nullptr);
 
 float dot(const float* a, const float* b, int64_t n);
 
