@@ -2,6 +2,7 @@
 // compute backends, and the task and method registries with their parameters and defaults.
 #include <fmt/format.h>
 
+#include "backends/cpu/blas_kernels.h"
 #include "cli/commands.h"
 #include "eval/task.h"
 #include "kv/method.h"
@@ -26,7 +27,10 @@ void list_models() {
 }
 
 void list_backends() {
-  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP)\n");
+  const std::string want = cpu::blas_kernels_for_this_cpu(), running = cpu::blas_kernels_running();
+  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP); OpenBLAS kernels: {}{}\n", running,
+             want.empty() || want == running ? ""
+                                             : fmt::format(" (this CPU supports {}; OPENBLAS_CORETYPE chose otherwise)", want));
 #ifdef KVB_WITH_CUDA
   auto r = cuda::describe_devices();
   if (!r.error.empty()) {

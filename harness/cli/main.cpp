@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "backends/cpu/blas_kernels.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -15,6 +16,7 @@
 #endif
 
 int main(int argc, char** argv) {
+  kvb::cpu::use_best_blas_kernels(argv);  // OpenBLAS's SSE3 fallback on a CPU it does not know: re-exec
 #ifdef KVB_WITH_CUDA
   kvb::cuda::register_backend();  // --backend cuda
 #endif

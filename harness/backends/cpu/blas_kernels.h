@@ -1,0 +1,23 @@
+// OpenBLAS's kernel choice, checked at start-up. A DYNAMIC_ARCH OpenBLAS picks its kernels once, when
+// the library loads, from the CPU model it knows; on a CPU newer than the library (OpenBLAS 0.3.21 on
+// Emerald Rapids, family 6 model 207) it falls back to the generic Prescott (SSE3) kernels, and
+// kvbench's float32 GEMMs (prefill attention, SGEMM projections) run 2-3x slower than the CPU allows.
+// Exercise: `kvbench list backends`; test: kvb_tests --gtest_filter='BlasKernels*'.
+#pragma once
+#include <string>
+
+namespace kvb::cpu {
+
+// The OpenBLAS kernels the CPU's features call for: "SkylakeX" (AVX-512 F/CD/BW/DQ/VL), "Haswell"
+// (AVX2 + FMA), or "" (leave OpenBLAS's own choice).
+std::string blas_kernels_for_this_cpu();
+// openblas_get_corename(): the kernels OpenBLAS runs ("Prescott", "Haswell", "SkylakeX", ...).
+std::string blas_kernels_running();
+
+// Called first in main(): when OpenBLAS runs the generic Prescott kernels on a CPU with AVX2 or
+// AVX-512 and the user has not chosen with OPENBLAS_CORETYPE, re-executes this program (same argv)
+// with OPENBLAS_CORETYPE set to blas_kernels_for_this_cpu(), which OpenBLAS reads when it loads.
+// Returns normally otherwise (and if the re-execution fails, with OpenBLAS's own choice).
+void use_best_blas_kernels(char** argv);
+
+}  // namespace kvb::cpu
