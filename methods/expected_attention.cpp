@@ -29,7 +29,7 @@ Scorer expected_attention_scorer(const MethodContext& ctx) {
   PrefillNeeds needs;
   needs.query_stats_from = n_sink;
   needs.query_covariance = use_cov;
-  return {needs, [=](const LayerView& v) {
+  Scorer scorer{needs, [=](const LayerView& v) {
             const ModelConfig& c = *v.config;
             const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim, half = D / 2, group = Hq / Hkv;
             const int64_t T = v.cache->head(v.layer, 0).size();
@@ -116,6 +116,9 @@ Scorer expected_attention_scorer(const MethodContext& ctx) {
             for (auto& row : s) row.insert(row.begin(), size_t(n_sink), keep_sink);
             return s;
           }};
+  scorer.memo_key = fmt::format("expected_attention n_future_positions={} n_sink={} use_covariance={} use_vnorm={} "
+                                 "epsilon={:a}", n_future, n_sink, use_cov, use_vnorm, epsilon);
+  return scorer;
 }
 
 KVB_REGISTER_METHOD(expected_attention, 1,

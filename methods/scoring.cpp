@@ -59,7 +59,8 @@ class ScoredMethod final : public Method {
   PrefillNeeds prefill_needs() const override { return scorer_.needs; }
   KeepSets compress_prefill(const LayerView& v) override {
     if (v.n_kept >= v.n_context) return {};
-    Scores s = scorer_.score(v);
+    Scores computed;
+    const Scores& s = scores(v, computed);
     KVB_CHECK(int64_t(s.size()) == v.cache->n_kv_heads(), "scorer returned {} heads, the cache has {}", s.size(),
               v.cache->n_kv_heads());
     for (size_t h = 0; h < s.size(); ++h)
@@ -70,6 +71,16 @@ class ScoredMethod final : public Method {
   }
 
  private:
+  // The layer's scores: from the prefill's memo when this scorer's are there, else computed (and
+  // memoized when the scorer allows it).
+  const Scores& scores(const LayerView& v, Scores& computed) {
+    if (!v.score_memo || scorer_.memo_key.empty()) return computed = scorer_.score(v);
+    const auto key = std::make_pair(scorer_.memo_key, v.layer);
+    auto it = v.score_memo->scores.find(key);
+    if (it == v.score_memo->scores.end()) it = v.score_memo->scores.emplace(key, scorer_.score(v)).first;
+    return it->second;
+  }
+
   Scorer scorer_;
   BudgetPolicy policy_;
 };

@@ -12,7 +12,7 @@ Scorer snapkv_scorer(const MethodContext& ctx) {
   const int kernel = int(ctx.params.get_int("kernel_size"));
   KVB_CHECK(window >= 1, "snapkv: window {} must be >= 1", window);
   KVB_CHECK(kernel >= 1 && kernel % 2 == 1, "snapkv: kernel_size {} must be a positive odd number", kernel);
-  return {{window, false}, [window, kernel](const LayerView& v) {
+  Scorer scorer{{window, false}, [window, kernel](const LayerView& v) {
             const ModelConfig& c = *v.config;
             const int64_t T = v.cache->head(v.layer, 0).size();
             KVB_CHECK(T > window, "snapkv: layer {} holds {} entries, not more than the window ({})", v.layer, T,
@@ -26,6 +26,8 @@ Scorer snapkv_scorer(const MethodContext& ctx) {
             for (auto& row : s) row.resize(size_t(T), keep_window);
             return s;
           }};
+  scorer.memo_key = fmt::format("snapkv window={} kernel_size={}", window, kernel);
+  return scorer;
 }
 
 namespace {

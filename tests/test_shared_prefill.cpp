@@ -9,7 +9,9 @@
 #include <sstream>
 #include <tuple>
 
+#include "eval/runner.h"
 #include "eval/sweep.h"
+#include "model/checkpoint.h"
 #include "test_util.h"
 
 namespace kvb {
@@ -147,6 +149,44 @@ TEST(SharedPrefill, ResumedGroupPrefillsOnceForTheMissingRows) {
   EXPECT_EQ(row_facts(db), row_facts(ref_db));
 }
 
+// The rows of one shared prefill that run the same budget-independent scorer (snapkv at three ratios,
+// adakv wrapping it with the same parameters) score each layer once; a scorer whose scores depend on
+// the budget (streaming_llm) never reads the memo. The kept entries are those of each row's own prefill.
+TEST(SharedPrefill, ScorersScoreEachLayerOncePerPrefill) {
+  const Checkpoint ck = load_checkpoint(test::stories260k());
+  Transformer model(ck.config, ck.weights);
+  std::vector<int32_t> context = {1};
+  for (int i = 1; i < 200; ++i) context.push_back(int32_t(3 + (i * 37) % 500));
+  auto spec = [](const std::string& id, double ratio) {
+    MethodSpec m;
+    m.id = id;
+    m.compression_ratio = ratio;
+    m.params.set("window", "16");
+    return m;
+  };
+  const std::vector<MethodSpec> specs = {spec("snapkv", 0.25), spec("snapkv", 0.5), spec("adakv", 0.5),
+                                         spec("snapkv", 0.75)};
+  std::vector<PrefillNeeds> needs;
+  for (const MethodSpec& m : specs) needs.push_back(make_method(m, ck.config)->prefill_needs());
+  MethodSpec streaming;
+  streaming.id = "streaming_llm";
+  streaming.compression_ratio = 0.5;
+  const RecordedPrefill shared = record_prefill(model, context, needs, false);
+  CaseResult stats;
+  prefill_with_method(model, streaming, context, {}, 0, stats, &shared);
+  EXPECT_EQ(shared.recorder->memoized_scores(), 0u);
+  const int L = ck.config.n_layers;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    CaseResult from_shared, alone;
+    const CompressedPrefill a = prefill_with_method(model, specs[i], context, {}, 0, from_shared, &shared);
+    EXPECT_EQ(shared.recorder->memoized_scores(), size_t(L)) << "row " << i << " scored again";
+    const CompressedPrefill b = prefill_with_method(model, specs[i], context, {}, 0, alone);
+    for (int l = 0; l < L; ++l)
+      for (int h = 0; h < ck.config.n_kv_heads; ++h)
+        ASSERT_EQ(a.cache.head(l, h).positions(), b.cache.head(l, h).positions()) << specs[i].id << " " << l << " " << h;
+  }
+}
+
 // Symbolic cases on the built-in oracle (query-aware: the first target is scored from the shared
 // prefill's logits).
 TEST(SharedPrefill, OracleSymbolicCasesStoreTheSameRows) {
@@ -204,6 +244,12 @@ TEST(SharedPrefill, EvalWithSeveralMethodsAndRatiosAndTheDryRun) {
   const auto kivi_grid = test::run_kvbench(kivi + "--method snapkv,kivi --ratio 0.25,0.5 --param window=8");
   EXPECT_EQ(kivi_grid.exit_code, 0) << kivi_grid.output;
   EXPECT_NE(kivi_grid.output.find("3 configurations from 1 prefill ("), std::string::npos) << kivi_grid.output;
+  const auto one_at_a_time = test::run_kvbench(base + " --decode-batch 1");
+  ASSERT_EQ(one_at_a_time.exit_code, 0) << one_at_a_time.output;
+  EXPECT_EQ(scores(one_at_a_time.output), scores(shared.output));
+  const auto no_batch = test::run_kvbench(base + " --decode-batch 0");
+  EXPECT_EQ(no_batch.exit_code, 2) << no_batch.output;
+  EXPECT_NE(no_batch.output.find("--decode-batch"), std::string::npos) << no_batch.output;
   const auto bad = test::run_kvbench(base + " --max-shared-bytes lots");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("--max-shared-bytes 'lots'"), std::string::npos) << bad.output;

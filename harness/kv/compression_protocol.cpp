@@ -60,6 +60,7 @@ LayerView PrefillRecorder::view(int layer, const KVCache& cache, const PrefillNe
   v.layer = layer;
   v.config = &config_;
   v.cache = &cache;
+  v.score_memo = &score_memo_;
   // The last w of the recorded window_ rows: what a recorder of this window alone holds.
   const int w = int(std::min<int64_t>(needs.window, n_tokens_));
   KVB_CHECK(w <= window_, "prefill recorder: a window of {} queries was asked for, {} were recorded", w, window_);

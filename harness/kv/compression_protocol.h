@@ -36,6 +36,8 @@ class PrefillRecorder final : public ForwardObserver {
   LayerView view(int layer, const KVCache& cache, const PrefillNeeds& needs) const;
   // Bytes of what was recorded (queries, attention mass, query statistics).
   size_t recorded_bytes() const;
+  // (scorer, layer) score sets computed from this prefill so far (views carry the memo).
+  size_t memoized_scores() const { return score_memo_.scores.size(); }
 
  private:
   // One set of pre-RoPE query statistics: queries at positions >= from, second moments or not.
@@ -59,6 +61,7 @@ class PrefillRecorder final : public ForwardObserver {
   std::vector<std::vector<float>> queries_;            // [L][W * Hq*D]
   std::vector<std::vector<int32_t>> positions_;        // [L][W]
   std::vector<std::vector<std::vector<float>>> mass_;  // [L][Hq][T]
+  mutable ScoreMemo score_memo_;                       // filled by the methods that read the views
 };
 
 // Keeps entries keep[h] of each KV head of `layer` (empty: nothing to do); kvb::Error when the

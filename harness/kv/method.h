@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -56,6 +57,12 @@ struct QueryStats {
 
 // What a method sees of one layer right after the compressed prefill (or a decode step).
 // Axes: L layers, Hq / Hkv heads, T cached entries of a head, W window, D head dim.
+using Scores = std::vector<std::vector<float>>;  // [Hkv][T]
+// Scores computed from one prefill, per (Scorer::memo_key, layer); kept by its PrefillRecorder.
+struct ScoreMemo {
+  std::map<std::pair<std::string, int>, Scores> scores;
+};
+
 struct LayerView {
   int layer = 0;
   const ModelConfig* config = nullptr;
@@ -67,6 +74,7 @@ struct LayerView {
   const QueryStats* query_stats = nullptr;  // when PrefillNeeds::query_stats_from >= 0
   int64_t n_context = 0;                   // tokens in the compressed part (T before compression)
   int64_t n_kept = 0;                      // the per-head budget the spec asks for (uniform)
+  ScoreMemo* score_memo = nullptr;         // scores earlier rows of this prefill computed, or null
 };
 
 // Decode-time page selection (quest): which entries of each KV head a decode step reads; the cache
@@ -126,10 +134,13 @@ struct MethodContext {
 // A scorer: importance of every cached entry per KV head ([Hkv][T], higher = keep), plus what it
 // needs recorded during prefill. Scorer methods also expose it so wrappers (adakv, decoding) can
 // compose with any of them.
-using Scores = std::vector<std::vector<float>>;  // [Hkv][T]
 struct Scorer {
   PrefillNeeds needs;
   std::function<Scores(const LayerView&)> score;
+  // Set by a scorer whose scores depend only on its parameters and the prefill, never on the budget:
+  // its id and parameters ("snapkv window=64 kernel_size=5"). The rows of one shared prefill that run
+  // it (several budgets, or wrappers of it) then score each layer once (LayerView::score_memo).
+  std::string memo_key;
 };
 
 // What a method's budget (--ratio / --budget) means and how it shapes the kept entries.
