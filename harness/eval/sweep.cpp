@@ -420,10 +420,11 @@ class SweepExecutor {
       progress_.set_current(fmt::format("{}: {} rows decoding together", c.id, specs.size()));
       loaded.model->reset_device_peak_memory();
       std::vector<BatchedRow> rows = run_case_batch(*loaded.model, c, env, specs, *shared);
+      const int64_t together = c.input_ids.empty() ? int64_t(specs.size()) : 1;  // symbolic: teacher-forced alone
       for (size_t k = begin; k < end; ++k) {
         const PreparedCell& p = *part[k];
         record_case(grid_.cells[p.cell], grid_.hash[p.cell], c, p.case_hash[i], loaded, rows[k - begin].result,
-                    rows[k - begin].error, int64_t(part.size()), int64_t(specs.size()));
+                    rows[k - begin].error, int64_t(part.size()), together);
       }
     }
   }

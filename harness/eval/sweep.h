@@ -53,9 +53,9 @@ struct SweepOptions {
   // and mode) start from one prefill per case (kvpress's protocol makes the prefill independent of
   // the method); off: every row prefills alone. Same stored results either way.
   bool shared_prefill = true;
-  // Bound on a shared prefill's memory: its snapshot (full KV cache + recordings) plus one method's
-  // copy of the cache. A group whose estimate exceeds it is split; a row that alone exceeds it
-  // prefills alone.
+  // Bound on a shared prefill's memory: its snapshot (full KV cache + recordings) plus the methods'
+  // copies of the cache. A group whose snapshot and one copy exceed it is split (a row that alone
+  // exceeds it prefills alone); the rows decoding together are as many copies as fit.
   int64_t max_shared_bytes = int64_t(8) << 30;
   // Rows of one shared prefill decoded together (run_case_batch), at most this many and as many as
   // max_shared_bytes leaves room for (each row's copy counted at the full cache's size); 1: one by one.
