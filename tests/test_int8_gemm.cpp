@@ -133,28 +133,63 @@ TEST(Int8Gemm, ErrorAgainstTheExactProductWithinTheActivationRoundingBound) {
   }
 }
 
-TEST(Int8Gemm, VnniKernelMatchesPortableBitForBitAtAnyThreadCount) {
-  if (!cpu::cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  // Rows not a multiple of 16 and token counts not a multiple of 8 exercise the masked edges.
-  const int64_t rows = 53, cols = 160;
-  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q8_0})
-    for (int64_t n : {5, 8, 29}) {
-      std::vector<uint8_t> bytes;
-      const WeightMatrix w = random_weights(t, rows, cols, 17 + uint32_t(n), bytes);
-      auto x = randn(n * cols, 23 + uint32_t(n), 3.0f);
-      cpu::Q8Activations a;
-      cpu::quantize_q8(x.data(), n, cols, a);
-      std::vector<float> ref(n * rows), got(n * rows, -1.0f);
-      cpu::int8_linear(a, w, ref.data(), cpu::Int8Kernel::Portable);
-      for (int threads : {1, 2}) {
-        set_num_threads(threads);
-        cpu::int8_linear(a, w, got.data(), cpu::Int8Kernel::Avx512Vnni);
-        for (size_t i = 0; i < ref.size(); ++i)
-          ASSERT_TRUE(same_bits(got[i], ref[i]))
-              << dtype_name(t) << " n=" << n << " threads=" << threads << " i=" << i << ": " << got[i] << " vs " << ref[i];
+// Every packed kernel this CPU runs (AVX2, AVX-512 VNNI) gives the portable loop's bits. Random bytes
+// give Q8_0 weights of -128 too: the AVX2 kernel's |w| x (a * sign(w)) must not saturate on them.
+TEST(Int8Gemm, PackedKernelsMatchPortableBitForBitAtAnyThreadCount) {
+  int kernels_run = 0;
+  for (cpu::Int8Kernel kernel : {cpu::Int8Kernel::Avx2, cpu::Int8Kernel::Avx512Vnni}) {
+    if (!cpu::int8_kernel_runs_here(kernel)) continue;
+    ++kernels_run;
+    // Rows not a multiple of 16 and token counts not a multiple of 8 exercise the masked edges.
+    const int64_t rows = 53, cols = 160;
+    for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q8_0})
+      for (int64_t n : {1, 5, 8, 29}) {
+        std::vector<uint8_t> bytes;
+        const WeightMatrix w = random_weights(t, rows, cols, 17 + uint32_t(n), bytes);
+        auto x = randn(n * cols, 23 + uint32_t(n), 3.0f);
+        cpu::Q8Activations a;
+        cpu::quantize_q8(x.data(), n, cols, a, cpu::Int8Kernel::Portable);
+        std::vector<float> ref(n * rows), got(n * rows, -1.0f);
+        cpu::int8_linear(a, w, ref.data(), cpu::Int8Kernel::Portable);
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          cpu::int8_linear(a, w, got.data(), kernel);
+          for (size_t i = 0; i < ref.size(); ++i)
+            ASSERT_TRUE(same_bits(got[i], ref[i]))
+                << cpu::int8_kernel_name(kernel) << " " << dtype_name(t) << " n=" << n << " threads=" << threads
+                << " i=" << i << ": " << got[i] << " vs " << ref[i];
+        }
+        set_num_threads(0);
       }
-      set_num_threads(0);
+  }
+  if (kernels_run == 0) GTEST_SKIP() << "neither AVX2 nor AVX-512 VNNI on this CPU";
+}
+
+// The kernel is chosen at run time: KVB_INT8_KERNEL forces each one this CPU runs, every one generates
+// the same text as the default (int8 projections and prefill attention scores), the run records which
+// ran, and a kernel the CPU lacks or an unknown name is one clear error (exit 2).
+TEST(Int8Gemm, EveryKernelForcedByEnvironmentGeneratesTheSameText) {
+  KVB_REQUIRE_SMOLLM2();
+  const std::string args = "generate -q --model " + test::smollm2_gguf().string() +
+                           " --prompt 'The capital of France is' --max-new-tokens 12 --matmul int8";
+  const auto reference = test::run_kvbench(args);
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  for (cpu::Int8Kernel kernel : {cpu::Int8Kernel::Portable, cpu::Int8Kernel::Avx2, cpu::Int8Kernel::Avx512Vnni}) {
+    const std::string name(cpu::int8_kernel_name(kernel));
+    const auto r = test::run_kvbench_env("KVB_INT8_KERNEL=" + name, args);
+    if (!cpu::int8_kernel_runs_here(kernel)) {
+      EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output;
+      EXPECT_NE(r.output.find("does not run on this CPU"), std::string::npos) << r.output;
+      continue;
     }
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.output;
+    EXPECT_EQ(r.output, reference.output) << name;
+    const auto listed = test::run_kvbench_env("KVB_INT8_KERNEL=" + name, "list backends");
+    EXPECT_NE(listed.output.find("--matmul int8 kernel: " + name), std::string::npos) << listed.output;
+  }
+  const auto bad = test::run_kvbench_env("KVB_INT8_KERNEL=sse9", args);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("KVB_INT8_KERNEL=sse9"), std::string::npos) << bad.output;
 }
 
 TEST(Int8Gemm, LinearTakesTheIntegerPathForSupportedTypesAtAnyTokenCount) {
@@ -224,7 +259,7 @@ TEST(Int8Gemm, AttentionScoresVnniMatchPortableWithinTheRoundingBound) {
   cpu::Int8Keys portable_keys = keys;
   portable_keys.packed.reset();
   cpu::int8_scores(q8, i0, m, head * D / 32, portable_keys, C, portable.data());
-  EXPECT_EQ(keys.packed != nullptr, cpu::cpu_has_avx512_vnni());
+  EXPECT_EQ(keys.packed != nullptr, cpu::resolve_int8_kernel(cpu::Int8Kernel::Auto) != cpu::Int8Kernel::Portable);
   const int64_t qnb = Hq * D / 32;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < C; ++j) {

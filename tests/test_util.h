@@ -49,9 +49,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the kvbench binary with `args` (already shell-quoted), capturing stdout+stderr.
-inline CommandResult run_kvbench(const std::string& args) {
-  std::string cmd = std::string("'") + KVB_BINARY + "' " + args + " 2>&1";
+// Runs the kvbench binary with `args` (already shell-quoted), capturing stdout+stderr; `env`: extra
+// environment settings ("NAME=value ...") for that run.
+inline CommandResult run_kvbench_env(const std::string& env, const std::string& args) {
+  std::string cmd = "env " + env + " '" + std::string(KVB_BINARY) + "' " + args + " 2>&1";
   CommandResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -62,5 +63,6 @@ inline CommandResult run_kvbench(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+inline CommandResult run_kvbench(const std::string& args) { return run_kvbench_env("", args); }
 
 }  // namespace kvb::test

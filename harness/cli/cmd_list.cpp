@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "backends/cpu/blas_kernels.h"
+#include "backends/cpu/int8_gemm.h"
 #include "cli/commands.h"
 #include "eval/task.h"
 #include "kv/method.h"
@@ -28,9 +29,11 @@ void list_models() {
 
 void list_backends() {
   const std::string want = cpu::blas_kernels_for_this_cpu(), running = cpu::blas_kernels_running();
-  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP); OpenBLAS kernels: {}{}\n", running,
+  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP); OpenBLAS kernels: {}{}; --matmul int8 kernel: {}\n",
+             running,
              want.empty() || want == running ? ""
-                                             : fmt::format(" (this CPU supports {}; OPENBLAS_CORETYPE chose otherwise)", want));
+                                             : fmt::format(" (this CPU supports {}; OPENBLAS_CORETYPE chose otherwise)", want),
+             cpu::int8_kernel_name());
 #ifdef KVB_WITH_CUDA
   auto r = cuda::describe_devices();
   if (!r.error.empty()) {

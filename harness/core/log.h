@@ -14,6 +14,10 @@ void log_info(fmt::format_string<Args...> f, Args&&... args) {
   if (log_level() >= LogLevel::Info) fmt::print(stderr, "{}\n", fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
+void log_warn(fmt::format_string<Args...> f, Args&&... args) {
+  if (log_level() >= LogLevel::Info) fmt::print(stderr, "warning: {}\n", fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
 void log_debug(fmt::format_string<Args...> f, Args&&... args) {
   if (log_level() >= LogLevel::Debug) fmt::print(stderr, "[debug] {}\n", fmt::format(f, std::forward<Args>(args)...));
 }

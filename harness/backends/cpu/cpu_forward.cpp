@@ -7,6 +7,7 @@
 #include "backends/cpu/int8_gemm.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/ops.h"
+#include "core/log.h"
 
 namespace kvb::cpu {
 
@@ -19,7 +20,14 @@ class CpuForward final : public ForwardBackend {
         weights_(weights),
         prefill_chunk_(options.prefill_chunk),
         mode_(parse_matmul_mode(options.matmul)),
-        inv_freq_(rope_inv_freq(config)) {}
+        inv_freq_(rope_inv_freq(config)) {
+    static bool warned = false;
+    if (mode_ == MatmulMode::Int8 && resolve_int8_kernel(Int8Kernel::Auto) == Int8Kernel::Portable && !warned) {
+      warned = true;
+      log_warn("--matmul int8 runs the portable integer loop ({}): far slower than --matmul f32 on this CPU",
+               cpu_has_avx2_fma() ? "KVB_INT8_KERNEL=portable" : "no AVX2 on this CPU");
+    }
+  }
 
   Tensor forward(std::span<const int32_t> tokens, KVCache& cache, LogitRows rows, ForwardObserver* observer) override {
     const int64_t E = config_.n_embd, V = config_.vocab_size, N = int64_t(tokens.size());

@@ -1,11 +1,12 @@
-// Integer matmul (--matmul int8); see int8_gemm.h for the arithmetic both kernels share.
+// Integer matmul (--matmul int8); see int8_gemm.h for the arithmetic all kernels share.
 //
 // The VNNI kernel works on groups of 16 weight rows (one int32 lane per row) and tiles of up to 8
 // tokens. Per 32-element block it holds the group's weights as 8 vectors of 64 unsigned bytes
 // (vector v, lane r: the 4 quants of row r at columns 4v..4v+3), and for each token broadcasts 4
 // activation bytes at a time into vpdpbusd, so one instruction does 16 rows x 4 columns. The repacked
 // layout per (group, block): Q4_0/Q4_1 4 x 64 bytes (low nibbles quads 0..3, high nibbles quads
-// 4..7), Q8_0 8 x 64 bytes (quant + 128); then 16 scales d_w and, for Q4_1, 16 mins m_w.
+// 4..7), Q8_0 8 x 64 bytes (quant + 128); then 16 scales d_w and, for Q4_1, 16 mins m_w. The AVX2
+// kernel reads the same layout (avx2_tile).
 #include "backends/cpu/int8_gemm.h"
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* placeholders.
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -226,7 +228,110 @@ void vnni_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations
   }
 }
 
-void int8_linear_vnni(const Q8Activations& a, const WeightMatrix& w, float* y) {
+// The AVX2 kernel (no VNNI): the same packed groups, each 64-byte vector as two 256-bit halves (rows
+// 0-7 and 8-15). vpdpbusd becomes vpmaddubsw (unsigned x signed bytes, pairs summed to int16) and
+// vpmaddwd with ones (pairs of int16 to int32), as llama.cpp's AVX2 path does. No int16 sum can
+// saturate: Q4 quants are at most 15 (2 x 15 x 127), and Q8_0 weights are multiplied as |w| x
+// (a * sign(w)) (2 x 128 x 127 = 32512). The integer sums are exact and the float steps are those of
+// the other kernels, so the bits are the same.
+template <int T, DType kType>
+__attribute__((target("avx2,fma"))) void avx2_tile(const VnniPacked& p, int64_t g, const Q8Activations& a,
+                                                   int64_t t0, int64_t a_b0, float* y, int64_t ldy, int64_t out) {
+  const int64_t nb = p.nb, cols = a.cols, a_nb = a.cols / kBlock;
+  const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(char(0x80));
+  __m256 acc[T][2];
+  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wq = p.quants.data() + (g * nb + b) * p.quant_bytes;
+    __m256i wv[8][2];
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (kType == DType::Q8_0) {
+        for (int v = 0; v < 8; ++v)  // stored as q + 128: back to the signed quant
+          wv[v][h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + 64 * v + 32 * h)), flip);
+      } else {
+        for (int v = 0; v < 4; ++v) {
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + 64 * v + 32 * h));
+          wv[v][h] = _mm256_and_si256(raw, nibble);
+          wv[v + 4][h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
+        }
+      }
+    }
+    const float* scales = p.scales.data() + (g * nb + b) * kGroup;
+    const __m256 dw[2] = {_mm256_loadu_ps(scales), _mm256_loadu_ps(scales + 8)};
+    __m256 mw[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    if constexpr (kType == DType::Q4_1) {
+      const float* mins = p.mins.data() + (g * nb + b) * kGroup;
+      mw[0] = _mm256_loadu_ps(mins);
+      mw[1] = _mm256_loadu_ps(mins + 8);
+    }
+    for (int t = 0; t < T; ++t) {
+      const int64_t tok = t0 + t;
+      const int8_t* qa = a.q.data() + tok * cols + (a_b0 + b) * kBlock;
+      const int64_t ab = tok * a_nb + a_b0 + b;
+      __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      for (int v = 0; v < 8; ++v) {
+        int32_t quad;
+        std::memcpy(&quad, qa + 4 * v, 4);
+        const __m256i av = _mm256_set1_epi32(quad);
+        for (int h = 0; h < 2; ++h) {
+          __m256i pairs;
+          if constexpr (kType == DType::Q8_0)
+            pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv[v][h], wv[v][h]), _mm256_sign_epi8(av, wv[v][h]));
+          else
+            pairs = _mm256_maddubs_epi16(wv[v][h], av);
+          isum[h] = _mm256_add_epi32(isum[h], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+      const __m256 da = _mm256_set1_ps(a.d[ab]);
+      for (int h = 0; h < 2; ++h) {
+        if constexpr (kType == DType::Q4_0)  // remove the unsigned offset: sum (q + 8) q_a - 8 sum q_a
+          isum[h] = _mm256_sub_epi32(isum[h], _mm256_set1_epi32(vnni_offset(kType) * a.qsum[ab]));
+        acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h]), _mm256_mul_ps(dw[h], da), acc[t][h]);
+        if constexpr (kType == DType::Q4_1) acc[t][h] = _mm256_fmadd_ps(mw[h], _mm256_set1_ps(a.s[ab]), acc[t][h]);
+      }
+    }
+  }
+  const int64_t r0 = g * kGroup, valid = std::min<int64_t>(kGroup, out - r0);
+  for (int t = 0; t < T; ++t) {
+    float row[kGroup];
+    _mm256_storeu_ps(row, acc[t][0]);
+    _mm256_storeu_ps(row + 8, acc[t][1]);
+    std::memcpy(y + t * ldy + r0, row, size_t(valid) * sizeof(float));
+  }
+}
+
+template <DType kType>
+void avx2_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, int64_t a_b0,
+                 float* y, int64_t ldy, int64_t out) {
+  switch (tokens) {
+    case 8: return avx2_tile<8, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 7: return avx2_tile<7, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 6: return avx2_tile<6, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 5: return avx2_tile<5, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 4: return avx2_tile<4, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 3: return avx2_tile<3, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 2: return avx2_tile<2, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    default: return avx2_tile<1, kType>(p, g, a, t0, a_b0, y, ldy, out);
+  }
+}
+
+// One packed tile of `type` with the VNNI or the AVX2 kernel.
+void packed_tile(bool vnni, DType type, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a,
+                 int64_t t0, int64_t a_b0, float* y, int64_t ldy, int64_t out) {
+  switch (type) {
+    case DType::Q4_0:
+      return vnni ? vnni_tile_n<DType::Q4_0>(tokens, p, g, a, t0, a_b0, y, ldy, out)
+                  : avx2_tile_n<DType::Q4_0>(tokens, p, g, a, t0, a_b0, y, ldy, out);
+    case DType::Q4_1:
+      return vnni ? vnni_tile_n<DType::Q4_1>(tokens, p, g, a, t0, a_b0, y, ldy, out)
+                  : avx2_tile_n<DType::Q4_1>(tokens, p, g, a, t0, a_b0, y, ldy, out);
+    default:
+      return vnni ? vnni_tile_n<DType::Q8_0>(tokens, p, g, a, t0, a_b0, y, ldy, out)
+                  : avx2_tile_n<DType::Q8_0>(tokens, p, g, a, t0, a_b0, y, ldy, out);
+  }
+}
+
+void int8_linear_packed(const Q8Activations& a, const WeightMatrix& w, float* y, bool vnni) {
   const auto p = std::static_pointer_cast<const VnniPacked>(
       w.derived([&w] { return std::static_pointer_cast<const void>(pack_for_vnni(w)); }));
   KVB_CHECK(p->type == w.dtype(), "int8 matmul: cached repack is for {}, weight is {}", dtype_name(p->type),
@@ -237,11 +342,7 @@ void int8_linear_vnni(const Q8Activations& a, const WeightMatrix& w, float* y) {
   for (int64_t i = 0; i < tiles * groups; ++i) {
     const int64_t tile = i / groups, g = i % groups, t0 = tile * kTile;
     const int tokens = int(std::min(kTile, a.n - t0));
-    switch (p->type) {
-      case DType::Q4_0: vnni_tile_n<DType::Q4_0>(tokens, *p, g, a, t0, 0, y + t0 * out, out, out); break;
-      case DType::Q4_1: vnni_tile_n<DType::Q4_1>(tokens, *p, g, a, t0, 0, y + t0 * out, out, out); break;
-      default: vnni_tile_n<DType::Q8_0>(tokens, *p, g, a, t0, 0, y + t0 * out, out, out); break;
-    }
+    packed_tile(vnni, p->type, tokens, *p, g, a, t0, 0, y + t0 * out, out, out);
   }
 }
 
@@ -266,7 +367,46 @@ bool cpu_has_avx512_vnni() {
   return has;
 }
 
-std::string_view int8_kernel_name() { return cpu_has_avx512_vnni() ? "avx512_vnni" : "portable"; }
+bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+std::string_view int8_kernel_name(Int8Kernel k) {
+  switch (k) {
+    case Int8Kernel::Avx512Vnni: return "avx512_vnni";
+    case Int8Kernel::Avx2: return "avx2";
+    case Int8Kernel::Portable: return "portable";
+    default: return "auto";
+  }
+}
+
+bool int8_kernel_runs_here(Int8Kernel k) {
+  return k == Int8Kernel::Portable || (k == Int8Kernel::Avx2 && cpu_has_avx2_fma()) ||
+         (k == Int8Kernel::Avx512Vnni && cpu_has_avx512_vnni());
+}
+
+Int8Kernel resolve_int8_kernel(Int8Kernel k) {
+  if (k == Int8Kernel::Auto) {
+    static const Int8Kernel chosen = [] {
+      const char* env = std::getenv("KVB_INT8_KERNEL");
+      if (env && *env) {
+        for (Int8Kernel c : {Int8Kernel::Portable, Int8Kernel::Avx2, Int8Kernel::Avx512Vnni})
+          if (int8_kernel_name(c) == env) return c;
+        return Int8Kernel::Auto;  // unknown: reported below, on every use
+      }
+      return cpu_has_avx512_vnni() ? Int8Kernel::Avx512Vnni : cpu_has_avx2_fma() ? Int8Kernel::Avx2 : Int8Kernel::Portable;
+    }();
+    KVB_CHECK(chosen != Int8Kernel::Auto, "KVB_INT8_KERNEL={}: expected portable, avx2 or avx512_vnni",
+              std::getenv("KVB_INT8_KERNEL"));
+    k = chosen;
+  }
+  KVB_CHECK(int8_kernel_runs_here(k), "int8 matmul: the {} kernel does not run on this CPU{}", int8_kernel_name(k),
+            std::getenv("KVB_INT8_KERNEL") ? " (KVB_INT8_KERNEL)" : "");
+  return k;
+}
+
+std::string_view int8_kernel_name() { return int8_kernel_name(resolve_int8_kernel(Int8Kernel::Auto)); }
 
 std::string matmul_description(MatmulMode m) {
   if (m == MatmulMode::F32) return "f32";
@@ -275,8 +415,7 @@ std::string matmul_description(MatmulMode m) {
 
 void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, Int8Kernel kernel) {
   KVB_CHECK(cols % kBlock == 0, "int8 matmul: row length {} is not a multiple of {}", cols, kBlock);
-  const bool vector = kernel == Int8Kernel::Avx512Vnni || (kernel == Int8Kernel::Auto && cpu_has_avx512_vnni());
-  KVB_CHECK(!vector || cpu_has_avx512_vnni(), "int8 matmul: this CPU lacks AVX-512 VNNI");
+  const bool vector = resolve_int8_kernel(kernel) == Int8Kernel::Avx512Vnni;  // AVX-512 quantizer (same bits)
   const int64_t nb = cols / kBlock;
   out.n = n;
   out.cols = cols;
@@ -298,12 +437,11 @@ void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Ke
   KVB_CHECK(int8_gemm_supports(w.dtype()), "int8 matmul: weight type {} is not Q4_0, Q4_1 or Q8_0",
             dtype_name(w.dtype()));
   KVB_CHECK(a.cols == w.cols(), "int8 matmul: activations have {} columns, the weight has {}", a.cols, w.cols());
-  const bool vector = kernel == Int8Kernel::Avx512Vnni || (kernel == Int8Kernel::Auto && cpu_has_avx512_vnni());
-  KVB_CHECK(!vector || cpu_has_avx512_vnni(), "int8 matmul: this CPU lacks AVX-512 VNNI");
-  if (vector)
-    int8_linear_vnni(a, w, y);
-  else
+  const Int8Kernel k = resolve_int8_kernel(kernel);
+  if (k == Int8Kernel::Portable)
     int8_linear_portable(a, w, y);
+  else
+    int8_linear_packed(a, w, y, k == Int8Kernel::Avx512Vnni);
 }
 
 // ---- int8 attention scores ----
@@ -313,7 +451,7 @@ void Int8Keys::quantize(const float* K, int64_t T, int64_t D) {
   keys = T;
   head_dim = D;
   quantize_q8(K, T, D, q8, Int8Kernel::Auto);
-  if (!cpu_has_avx512_vnni()) {
+  if (resolve_int8_kernel(Int8Kernel::Auto) == Int8Kernel::Portable) {
     packed.reset();
     return;
   }
@@ -348,7 +486,8 @@ void int8_scores(const Q8Activations& q, int64_t i0, int64_t m, int64_t block0, 
     const auto& p = *std::static_pointer_cast<const VnniPacked>(k.packed);
     for (int64_t t0 = 0; t0 < m; t0 += kTile)
       for (int64_t g = 0; g * kGroup < C; ++g)
-        vnni_tile_n<DType::Q8_0>(int(std::min(kTile, m - t0)), p, g, q, i0 + t0, block0, S + t0 * C, C, C);
+        packed_tile(resolve_int8_kernel(Int8Kernel::Auto) == Int8Kernel::Avx512Vnni, DType::Q8_0,
+                    int(std::min(kTile, m - t0)), p, g, q, i0 + t0, block0, S + t0 * C, C, C);
     return;
   }
   // Portable: the same integer sums and the same float steps, so the same bits.

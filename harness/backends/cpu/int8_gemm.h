@@ -1,7 +1,8 @@
 // Integer matrix product (opt-in, `--matmul int8`): activations quantized per 32-element
 // block to int8 (a scale d and the block's float sum s, like ggml's q8_1), weights kept in their stored
-// Q4_0 / Q4_1 / Q8_0 blocks, block dot products in int32 (AVX-512 VNNI vpdpbusd, or a portable loop
-// with the same bits). Tests: kvb_tests --gtest_filter='Int8Gemm*'; speed: docs/performance.md.
+// Q4_0 / Q4_1 / Q8_0 blocks, block dot products in int32 (AVX-512 VNNI vpdpbusd, AVX2 vpmaddubsw, or
+// a portable loop, all with the same bits; chosen at run time). Tests: kvb_tests
+// --gtest_filter='Int8Gemm*'; speed: docs/performance.md.
 //
 // For one output y[t, r] = sum_j W[r, j] x[t, j] and one 32-element block b (weight quants q_w and
 // scale d_w, min m_w for Q4_1; activations x_j ~ d_a q_a,j with q_a = round(x_j / d_a),
@@ -41,13 +42,21 @@ MatmulMode parse_matmul_mode(std::string_view s);
 // Weight types the integer path handles.
 bool int8_gemm_supports(DType t);
 
-enum class Int8Kernel { Auto, Portable, Avx512Vnni };
-// True when this CPU runs AVX-512 F/BW/VL/DQ + VNNI (checked at run time; the kernels are compiled for
-// those instructions whatever the build's -march).
+// The integer kernels, chosen at run time from the CPU's features (each is compiled for its
+// instructions whatever the build's -march): AVX-512 VNNI, AVX2 (+FMA; vpmaddubsw as llama.cpp's AVX2
+// path), or the portable loop. All give the same bits. Auto: the environment variable
+// KVB_INT8_KERNEL (portable | avx2 | avx512_vnni) when set, else the fastest this CPU runs.
+enum class Int8Kernel { Auto, Portable, Avx2, Avx512Vnni };
+// True when this CPU runs AVX-512 F/BW/VL/DQ + VNNI / AVX2 + FMA (checked at run time).
 bool cpu_has_avx512_vnni();
-// The kernel Int8Kernel::Auto runs on this CPU: "avx512_vnni" or "portable" (same results, slower).
+bool cpu_has_avx2_fma();
+bool int8_kernel_runs_here(Int8Kernel k);
+// Auto resolved as above; kvb::Error for an unknown KVB_INT8_KERNEL or a kernel this CPU cannot run.
+Int8Kernel resolve_int8_kernel(Int8Kernel k);
+std::string_view int8_kernel_name(Int8Kernel k);  // "avx512_vnni" | "avx2" | "portable" | "auto"
+// The kernel Int8Kernel::Auto runs: "avx512_vnni", "avx2" or "portable".
 std::string_view int8_kernel_name();
-// "f32" or "int8 (avx512_vnni)" / "int8 (portable)": what a run records in its provenance.
+// "f32" or "int8 (avx512_vnni)" / "int8 (avx2)" / "int8 (portable)": what a run records in its provenance.
 std::string matmul_description(MatmulMode m);
 
 // x[n, cols] quantized per 32-element block (cols a multiple of 32). nb = cols / 32.
@@ -60,8 +69,8 @@ struct Q8Activations {
 };
 void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, Int8Kernel kernel = Int8Kernel::Auto);
 
-// y[n, out] = a . W[out, in]^T for W of a supported type (a.cols == in); no bias. Auto picks the VNNI
-// kernel when the CPU has it; Avx512Vnni on a CPU without it throws. The VNNI kernel repacks W once
+// y[n, out] = a . W[out, in]^T for W of a supported type (a.cols == in); no bias. Auto picks the kernel
+// as above; a kernel the CPU cannot run throws. The VNNI and AVX2 kernels repack W once
 // (kept with the WeightMatrix: 0.75 bytes per weight for Q4_1 with its scales and mins, 0.625 for
 // Q4_0, 1.125 for Q8_0).
 void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Kernel kernel = Int8Kernel::Auto);
