@@ -140,7 +140,7 @@ struct Scorer {
   // Set by a scorer whose scores depend only on its parameters and the prefill, never on the budget:
   // its id and parameters ("snapkv window=64 kernel_size=5"). The rows of one shared prefill that run
   // it (several budgets, or wrappers of it) then score each layer once (LayerView::score_memo).
-  std::string memo_key;
+  std::string memo_key = {};
 };
 
 // What a method's budget (--ratio / --budget) means and how it shapes the kept entries.
