@@ -84,11 +84,21 @@ GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, 
   DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes);
   opt.observer = &hooks;
   GenerationResult g = generate_greedy(model, tok, p.cache, p.logits.data, opt);
-  r.kv_peak_bytes = std::max(r.kv_peak_bytes, p.cache.resident_bytes());
+  record_generation(g, p.cache, r);
+  return g;
+}
+
+void record_generation(const GenerationResult& g, const KVCache& cache, CaseResult& r) {
+  r.kv_peak_bytes = std::max(r.kv_peak_bytes, cache.resident_bytes());
   r.generated_tokens = int(g.tokens.size());
   r.decode_seconds = g.decode_seconds;
   r.decode_step_seconds = g.step_seconds;
-  return g;
+  r.prediction = g.text;
+}
+
+void score_case(const Case& c, CaseResult& r) {
+  r.score = score_prediction(c.scorer, r.prediction, c.answers);
+  r.extra_scores = score_extra(c, r.prediction);
 }
 
 namespace {
@@ -175,10 +185,8 @@ CaseResult run_case(Transformer& model, const Case& c, const TaskEnv& env, const
   CompressedPrefill p = prefill_with_method(model, spec, prompt.context, prompt.question, c.max_new_tokens, r, shared);
   GenerationOptions opt;
   opt.max_new_tokens = c.max_new_tokens;
-  GenerationResult g = generate_with_method(model, p, *env.tokenizer, opt, r);
-  r.prediction = g.text;
-  r.score = score_prediction(c.scorer, r.prediction, c.answers);
-  r.extra_scores = score_extra(c, r.prediction);
+  generate_with_method(model, p, *env.tokenizer, opt, r);
+  score_case(c, r);
   return r;
 }
 
@@ -239,16 +247,9 @@ std::vector<BatchedRow> run_case_batch(Transformer& model, const Case& c, const 
   }
   for (size_t k = 0; k < decoding.size(); ++k) {
     const size_t i = decoding[k];
-    CaseResult& r = rows[i].result;
-    const GenerationResult& g = gens[k];
-    r.kv_peak_bytes = std::max(r.kv_peak_bytes, prefills[i]->cache.resident_bytes());
-    r.generated_tokens = int(g.tokens.size());
-    r.decode_seconds = g.decode_seconds;
-    r.decode_step_seconds = g.step_seconds;
-    r.prediction = g.text;
+    record_generation(gens[k], prefills[i]->cache, rows[i].result);
     try {
-      r.score = score_prediction(c.scorer, r.prediction, c.answers);
-      r.extra_scores = score_extra(c, r.prediction);
+      score_case(c, rows[i].result);
     } catch (const std::exception& e) {
       fail(i, e);
     }

@@ -68,9 +68,14 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
                                       std::span<const int32_t> question, int max_new_tokens, CaseResult& stats,
                                       const RecordedPrefill* shared = nullptr);
 // Greedy decoding on a compressed prefill with the method's decode-time hooks; fills the decode
-// fields of `stats`.
+// fields of `stats` (record_generation).
 GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, const Tokenizer& tok,
                                       GenerationOptions opt, CaseResult& stats);
+
+// The decode fields of `r` from a generation on `cache`: tokens, times, text, the KV peak.
+void record_generation(const GenerationResult& g, const KVCache& cache, CaseResult& r);
+// r.score and r.extra_scores of r.prediction against the case's answers.
+void score_case(const Case& c, CaseResult& r);
 
 // `env.tokenizer` is required. Symbolic cases (input_ids set) are rejected with a clear error:
 // they are meant for the built-in oracle model.

@@ -213,21 +213,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void vn
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + r0, mask, acc[t]);
 }
 
-template <DType kType>
-void vnni_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, int64_t a_b0,
-                 float* y, int64_t ldy, int64_t out) {
-  switch (tokens) {
-    case 8: return vnni_tile<8, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 7: return vnni_tile<7, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 6: return vnni_tile<6, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 5: return vnni_tile<5, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 4: return vnni_tile<4, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 3: return vnni_tile<3, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 2: return vnni_tile<2, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    default: return vnni_tile<1, kType>(p, g, a, t0, a_b0, y, ldy, out);
-  }
-}
-
 // The AVX2 kernel (no VNNI): the same packed groups, each 64-byte vector as two 256-bit halves (rows
 // 0-7 and 8-15). vpdpbusd becomes vpmaddubsw (unsigned x signed bytes, pairs summed to int16) and
 // vpmaddwd with ones (pairs of int16 to int32), as llama.cpp's AVX2 path does. No int16 sum can
@@ -300,34 +285,34 @@ __attribute__((target("avx2,fma"))) void avx2_tile(const VnniPacked& p, int64_t 
   }
 }
 
+// One packed tile of up to kTile tokens with the VNNI or the AVX2 kernel.
 template <DType kType>
-void avx2_tile_n(int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0, int64_t a_b0,
-                 float* y, int64_t ldy, int64_t out) {
+void packed_tile_n(bool vnni, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0,
+                   int64_t a_b0, float* y, int64_t ldy, int64_t out) {
+  auto tile = [&]<int T>() {
+    if (vnni)
+      vnni_tile<T, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    else
+      avx2_tile<T, kType>(p, g, a, t0, a_b0, y, ldy, out);
+  };
   switch (tokens) {
-    case 8: return avx2_tile<8, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 7: return avx2_tile<7, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 6: return avx2_tile<6, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 5: return avx2_tile<5, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 4: return avx2_tile<4, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 3: return avx2_tile<3, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    case 2: return avx2_tile<2, kType>(p, g, a, t0, a_b0, y, ldy, out);
-    default: return avx2_tile<1, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    case 8: return tile.template operator()<8>();
+    case 7: return tile.template operator()<7>();
+    case 6: return tile.template operator()<6>();
+    case 5: return tile.template operator()<5>();
+    case 4: return tile.template operator()<4>();
+    case 3: return tile.template operator()<3>();
+    case 2: return tile.template operator()<2>();
+    default: return tile.template operator()<1>();
   }
 }
 
-// One packed tile of `type` with the VNNI or the AVX2 kernel.
 void packed_tile(bool vnni, DType type, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a,
                  int64_t t0, int64_t a_b0, float* y, int64_t ldy, int64_t out) {
   switch (type) {
-    case DType::Q4_0:
-      return vnni ? vnni_tile_n<DType::Q4_0>(tokens, p, g, a, t0, a_b0, y, ldy, out)
-                  : avx2_tile_n<DType::Q4_0>(tokens, p, g, a, t0, a_b0, y, ldy, out);
-    case DType::Q4_1:
-      return vnni ? vnni_tile_n<DType::Q4_1>(tokens, p, g, a, t0, a_b0, y, ldy, out)
-                  : avx2_tile_n<DType::Q4_1>(tokens, p, g, a, t0, a_b0, y, ldy, out);
-    default:
-      return vnni ? vnni_tile_n<DType::Q8_0>(tokens, p, g, a, t0, a_b0, y, ldy, out)
-                  : avx2_tile_n<DType::Q8_0>(tokens, p, g, a, t0, a_b0, y, ldy, out);
+    case DType::Q4_0: return packed_tile_n<DType::Q4_0>(vnni, tokens, p, g, a, t0, a_b0, y, ldy, out);
+    case DType::Q4_1: return packed_tile_n<DType::Q4_1>(vnni, tokens, p, g, a, t0, a_b0, y, ldy, out);
+    default: return packed_tile_n<DType::Q8_0>(vnni, tokens, p, g, a, t0, a_b0, y, ldy, out);
   }
 }
 
