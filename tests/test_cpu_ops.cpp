@@ -5,7 +5,9 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <random>
 
 #include "backends/cpu/decode_attention.h"
@@ -145,37 +147,49 @@ TEST(CpuOps, DecodeAttentionAddsTheLogitBias) {
 }
 
 TEST(CpuOps, DecodeAttentionKernelsMatchDoublePrecision) {
-  // group_scores / group_weighted_values on the AVX-512 path (where this CPU has it; the portable loop
-  // runs in DecodeAttentionMatchesNaive's D = 8 and 48) against double precision, 16-key tails included.
-  for (int64_t D : {32, 64, 128}) {
-    if (!cpu::decode_attention_vectorized(D)) GTEST_SKIP() << "no AVX-512 on this CPU: only the portable kernels run";
-    for (int64_t n : {1, 15, 16, 33, 257}) {
-      const int G = 3;
-      auto q = randn(size_t(G * D), 1), K = randn(size_t(n * D), 2), V = randn(size_t(n * D), 3), b = randn(size_t(n), 4);
-      std::vector<float> s(size_t(G * n)), s_ref(size_t(G * n));
-      std::vector<float*> rows, rows_ref;
-      for (int i = 0; i < G; ++i) {
-        rows.push_back(s.data() + i * n);
-        rows_ref.push_back(s_ref.data() + i * n);
+  // group_scores / group_weighted_values with every kernel this CPU runs (portable, AVX2, AVX-512;
+  // simd.h), against double precision, 8- and 16-key tails included. P.V adds keys in the same order
+  // in every kernel: given the same probabilities, the outputs are the same bits as the portable loop.
+  int levels_run = 0;
+  for (cpu::SimdLevel level : {cpu::SimdLevel::Portable, cpu::SimdLevel::Avx2, cpu::SimdLevel::Avx512}) {
+    if (!cpu::simd_level_runs_here(level)) continue;
+    ++levels_run;
+    for (int64_t D : {32, 64, 128}) {
+      ASSERT_EQ(cpu::decode_attention_level(D, level), level);
+      for (int64_t n : {1, 7, 15, 16, 33, 257}) {
+        const int G = 3;
+        auto q = randn(size_t(G * D), 1), K = randn(size_t(n * D), 2), V = randn(size_t(n * D), 3), b = randn(size_t(n), 4);
+        std::vector<float> s(size_t(G * n)), o(size_t(G * D), 0.5f), o_portable(size_t(G * D), 0.5f);
+        std::vector<float*> rows;
+        for (int i = 0; i < G; ++i) rows.push_back(s.data() + i * n);
+        cpu::group_scores(q.data(), G, K.data(), n, D, 0.125f, b.data(), rows.data(), level);
+        for (int i = 0; i < G; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double acc = 0, mag = 0;
+            for (int64_t d = 0; d < D; ++d) {
+              acc += double(q[size_t(i * D + d)]) * K[size_t(j * D + d)];
+              mag += std::fabs(double(q[size_t(i * D + d)]) * K[size_t(j * D + d)]);
+            }
+            ASSERT_NEAR(s[size_t(i * n + j)], acc * 0.125 + b[size_t(j)], 1e-5 * (1 + mag))
+                << cpu::simd_level_name(level) << " D " << D << " n " << n;
+          }
+        std::vector<const float*> p(rows.begin(), rows.end());
+        cpu::group_weighted_values(p.data(), G, V.data(), n, D, o.data(), level);
+        cpu::group_weighted_values(p.data(), G, V.data(), n, D, o_portable.data(), cpu::SimdLevel::Portable);
+        for (int i = 0; i < G; ++i)
+          for (int64_t d = 0; d < D; ++d) {
+            double acc = 0.5;
+            for (int64_t j = 0; j < n; ++j) acc += double(s[size_t(i * n + j)]) * V[size_t(j * D + d)];
+            ASSERT_NEAR(o[size_t(i * D + d)], acc, 1e-4 * (1 + std::sqrt(double(n))))
+                << cpu::simd_level_name(level) << " D " << D << " n " << n;
+            ASSERT_EQ(o[size_t(i * D + d)], o_portable[size_t(i * D + d)])
+                << cpu::simd_level_name(level) << " P.V differs from the portable loop, D " << D << " n " << n;
+          }
       }
-      cpu::group_scores(q.data(), G, K.data(), n, D, 0.125f, b.data(), rows.data());
-      for (int i = 0; i < G; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          double acc = 0;
-          for (int64_t d = 0; d < D; ++d) acc += double(q[size_t(i * D + d)]) * K[size_t(j * D + d)];
-          ASSERT_NEAR(s[size_t(i * n + j)], acc * 0.125 + b[size_t(j)], 1e-5) << "D " << D << " n " << n;
-        }
-      std::vector<float> o(size_t(G * D), 0.5f);
-      std::vector<const float*> p(rows.begin(), rows.end());
-      cpu::group_weighted_values(p.data(), G, V.data(), n, D, o.data());
-      for (int i = 0; i < G; ++i)
-        for (int64_t d = 0; d < D; ++d) {
-          double acc = 0.5;
-          for (int64_t j = 0; j < n; ++j) acc += double(s[size_t(i * n + j)]) * V[size_t(j * D + d)];
-          ASSERT_NEAR(o[size_t(i * D + d)], acc, 1e-4 * (1 + std::sqrt(double(n)))) << "D " << D << " n " << n;
-        }
     }
   }
+  std::printf("decode attention kernels checked: %d (this CPU runs up to %s)\n", levels_run,
+              std::string(cpu::simd_level_name(cpu::cpu_simd_level())).c_str());
 }
 
 TEST(CpuOps, RopeAdjacentPairsEqualsHalvesUnderPermutation) {

@@ -70,11 +70,11 @@ TEST(Int8Gemm, CliRejectsAnUnknownMatmulAndRecordsTheKernelItRan) {
   const auto ok = test::run_kvbench("bench --model " + test::stories260k().string() +
                                     " --prefill 64 --decode-tokens 0 --repeats 1 --matmul int8 --json " + json);
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
-  EXPECT_NE(ok.output.find("cpu, matmul int8 (" + std::string(cpu::int8_kernel_name()) + ")"), std::string::npos)
+  EXPECT_NE(ok.output.find(", matmul int8 (" + std::string(cpu::int8_kernel_name()) + ")"), std::string::npos)
       << ok.output;
 }
 
-TEST(Int8Gemm, QuantizeFollowsTheDefinitionAndBothQuantizersAgreeBitForBit) {
+TEST(Int8Gemm, QuantizeFollowsTheDefinition) {
   const int64_t n = 7, cols = 96;
   auto x = randn(n * cols, 3);
   for (int j = 0; j < 32; ++j) x[32 + j] = 0.0f;  // an all-zero block: d = 0, q = 0
@@ -95,15 +95,7 @@ TEST(Int8Gemm, QuantizeFollowsTheDefinitionAndBothQuantizersAgreeBitForBit) {
     ASSERT_TRUE(same_bits(p.s[i], p.d[i] * float(qsum)));
   }
   EXPECT_EQ(p.d[1], 0.0f);
-  if (!cpu::cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU: only the portable quantizer ran";
-  cpu::Q8Activations v;
-  cpu::quantize_q8(x.data(), n, cols, v, cpu::Int8Kernel::Avx512Vnni);
-  EXPECT_EQ(v.q, p.q);
-  EXPECT_EQ(v.qsum, p.qsum);
-  for (size_t i = 0; i < p.d.size(); ++i) {
-    ASSERT_TRUE(same_bits(v.d[i], p.d[i])) << i;
-    ASSERT_TRUE(same_bits(v.s[i], p.s[i])) << i;
-  }
+  // The AVX2 and AVX-512 quantizers: SimdKernels.Int8QuantizersGiveThePortableBits.
 }
 
 TEST(Int8Gemm, ErrorAgainstTheExactProductWithinTheActivationRoundingBound) {

@@ -2,8 +2,11 @@
 // compute backends, and the task and method registries with their parameters and defaults.
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "backends/cpu/blas_kernels.h"
 #include "backends/cpu/int8_gemm.h"
+#include "core/simd.h"
 #include "cli/commands.h"
 #include "eval/task.h"
 #include "kv/method.h"
@@ -28,11 +31,15 @@ void list_models() {
 }
 
 void list_backends() {
-  const std::string want = cpu::blas_kernels_for_this_cpu(), running = cpu::blas_kernels_running();
-  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP); OpenBLAS kernels: {}{}; --matmul int8 kernel: {}\n",
-             running,
+  const bool capped = cpu::simd_level() < cpu::cpu_simd_level();  // KVB_SIMD below this CPU's level
+  const std::string want = capped ? cpu::blas_kernels_for_level(cpu::simd_level()) : cpu::blas_kernels_for_this_cpu();
+  const std::string running = cpu::blas_kernels_running();
+  fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP); kernels: {} (this CPU: {}{}); OpenBLAS kernels: "
+             "{}{}; --matmul int8 kernel: {}\n",
+             cpu::simd_level_name(cpu::simd_level()), cpu::simd_level_name(cpu::cpu_simd_level()),
+             capped ? ", capped by KVB_SIMD" : "", running,
              want.empty() || want == running ? ""
-                                             : fmt::format(" (this CPU supports {}; OPENBLAS_CORETYPE chose otherwise)", want),
+                                             : fmt::format(" ({} {}; OPENBLAS_CORETYPE chose otherwise)", capped ? "KVB_SIMD calls for" : "this CPU supports", want),
              cpu::int8_kernel_name());
 #ifdef KVB_WITH_CUDA
   auto r = cuda::describe_devices();

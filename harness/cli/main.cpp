@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "backends/cpu/blas_kernels.h"
+#include "core/simd.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -17,6 +18,12 @@
 
 int main(int argc, char** argv) {
   kvb::cpu::use_best_blas_kernels(argv);  // OpenBLAS's SSE3 fallback on a CPU it does not know: re-exec
+  try {
+    kvb::cpu::simd_level();  // a bad KVB_SIMD: one error here, before any kernel runs
+  } catch (const kvb::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
 #ifdef KVB_WITH_CUDA
   kvb::cuda::register_backend();  // --backend cuda
 #endif

@@ -3,10 +3,12 @@
 // results equal gguf-py's dequantize() bit for bit. Exercise: ctest -R Quant (tests/test_quant.cpp).
 #include "model/raw_tensor.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
 #include "core/error.h"
+#include "core/simd.h"
 
 // Exactness: an fp16 value has at most 11 significant bits, an int8 quant or scale 8, a 6-bit
 // scale / min 6 and a nibble 4. So d * q (Q8_0, Q4_0, Q4_1: <= 19 bits), d * sc and dmin * m (Q4_K:
@@ -49,14 +51,14 @@ inline uint16_t load_u16(const uint8_t* p) {
 inline float load_f16(const uint8_t* p) { return fp16_to_f32(load_u16(p)); }
 
 // Q8_0: 32 elements, y = q * d.
-void dequant_q8_0(const uint8_t* b, float* y) {
+KVB_ALWAYS_INLINE void dequant_q8_0(const uint8_t* b, float* y) {
   const float d = load_f16(b);
   const auto* q = reinterpret_cast<const int8_t*>(b + 2);
   for (int j = 0; j < 32; ++j) y[j] = float(q[j]) * d;
 }
 
 // Q4_0: 32 elements; byte j holds element j (low nibble) and element j + 16 (high nibble); y = (q - 8) * d.
-void dequant_q4_0(const uint8_t* b, float* y) {
+KVB_ALWAYS_INLINE void dequant_q4_0(const uint8_t* b, float* y) {
   const float d = load_f16(b);
   const uint8_t* qs = b + 2;
   for (int j = 0; j < 16; ++j) {
@@ -66,7 +68,7 @@ void dequant_q4_0(const uint8_t* b, float* y) {
 }
 
 // Q4_1: as Q4_0 without the offset, plus a per-block minimum: y = q * d + m.
-void dequant_q4_1(const uint8_t* b, float* y) {
+KVB_ALWAYS_INLINE void dequant_q4_1(const uint8_t* b, float* y) {
   const float d = load_f16(b);
   const float m = load_f16(b + 2);
   const uint8_t* qs = b + 4;
@@ -91,7 +93,7 @@ inline void k_scale_min(int j, const uint8_t* s, uint8_t& sc, uint8_t& mn) {
 
 // Q4_K: 256 elements in 4 groups of 64; within a group, 32 bytes give 32 low-nibble elements
 // (sub-block 2g) then 32 high-nibble elements (sub-block 2g+1); y = (d*sc) * q - (dmin*mn).
-void dequant_q4_k(const uint8_t* b, float* y) {
+KVB_ALWAYS_INLINE void dequant_q4_k(const uint8_t* b, float* y) {
   const float d = load_f16(b);
   const float dmin = load_f16(b + 2);
   const uint8_t* scales = b + 4;
@@ -112,7 +114,7 @@ void dequant_q4_k(const uint8_t* b, float* y) {
 // Q6_K: 256 elements in 2 halves of 128. In a half, element l + 32k (l < 32, k < 4) has its low
 // 4 bits in ql (byte l for k = 0/2, byte l + 32 for k = 1/3; low nibble for k < 2, high otherwise)
 // and its top 2 bits in qh[l] bits 2k..2k+1; q is biased by 32; 16 int8 scales, one per 16 elements.
-void dequant_q6_k(const uint8_t* b, float* y) {
+KVB_ALWAYS_INLINE void dequant_q6_k(const uint8_t* b, float* y) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -136,11 +138,36 @@ void dequant_q6_k(const uint8_t* b, float* y) {
   }
 }
 
-// Dequantizes `nb` consecutive blocks; the block function is a template argument so that it inlines.
+// Dequantizes blocks [b0, b1); the block function is a template argument so that it inlines, and the
+// loop is compiled for each SIMD level (core/simd.h; element-wise, so every level gives the same bits).
 template <void (*Block)(const uint8_t*, float*)>
-void dequant_blocks(const uint8_t* src, float* dst, int64_t nb, int64_t block_elems, int64_t block_bytes) {
+KVB_ALWAYS_INLINE void dequant_range(const uint8_t* src, float* dst, int64_t b0, int64_t b1, int64_t block_elems,
+                                     int64_t block_bytes) {
+  for (int64_t b = b0; b < b1; ++b) Block(src + b * block_bytes, dst + b * block_elems);
+}
+template <void (*Block)(const uint8_t*, float*)>
+void dequant_range_portable(const uint8_t* src, float* dst, int64_t b0, int64_t b1, int64_t be, int64_t bb) {
+  dequant_range<Block>(src, dst, b0, b1, be, bb);
+}
+template <void (*Block)(const uint8_t*, float*)>
+KVB_TARGET_AVX2 void dequant_range_avx2(const uint8_t* src, float* dst, int64_t b0, int64_t b1, int64_t be, int64_t bb) {
+  dequant_range<Block>(src, dst, b0, b1, be, bb);
+}
+template <void (*Block)(const uint8_t*, float*)>
+KVB_TARGET_AVX512 void dequant_range_avx512(const uint8_t* src, float* dst, int64_t b0, int64_t b1, int64_t be,
+                                            int64_t bb) {
+  dequant_range<Block>(src, dst, b0, b1, be, bb);
+}
+
+template <void (*Block)(const uint8_t*, float*)>
+void dequant_blocks(const uint8_t* src, float* dst, int64_t nb, int64_t block_elems, int64_t block_bytes,
+                    cpu::SimdLevel level) {
+  auto* range = level == cpu::SimdLevel::Avx512 ? dequant_range_avx512<Block>
+                : level == cpu::SimdLevel::Avx2 ? dequant_range_avx2<Block>
+                                                : dequant_range_portable<Block>;
+  constexpr int64_t kChunk = 64;  // blocks per task
 #pragma omp parallel for schedule(static) if (nb * block_elems > (1 << 16))
-  for (int64_t b = 0; b < nb; ++b) Block(src + b * block_bytes, dst + b * block_elems);
+  for (int64_t b0 = 0; b0 < nb; b0 += kChunk) range(src, dst, b0, std::min(nb, b0 + kChunk), block_elems, block_bytes);
 }
 
 }  // namespace
@@ -187,7 +214,7 @@ uint16_t f32_to_bf16(float f) {
   return uint16_t(u >> 16);
 }
 
-void convert_to_f32(DType t, const uint8_t* src, float* dst, int64_t n) {
+void convert_to_f32(DType t, const uint8_t* src, float* dst, int64_t n, cpu::SimdLevel level) {
   const auto& i = info(t);
   KVB_CHECK(n >= 0 && n % i.block_elems == 0, "convert_to_f32: {} elements is not a whole number of {} blocks", n,
             i.name);
@@ -209,15 +236,15 @@ void convert_to_f32(DType t, const uint8_t* src, float* dst, int64_t n) {
   const int64_t nb = n / i.block_elems;
   switch (t) {
     case DType::Q8_0:
-      return dequant_blocks<dequant_q8_0>(src, dst, nb, i.block_elems, i.block_bytes);
+      return dequant_blocks<dequant_q8_0>(src, dst, nb, i.block_elems, i.block_bytes, level);
     case DType::Q4_0:
-      return dequant_blocks<dequant_q4_0>(src, dst, nb, i.block_elems, i.block_bytes);
+      return dequant_blocks<dequant_q4_0>(src, dst, nb, i.block_elems, i.block_bytes, level);
     case DType::Q4_1:
-      return dequant_blocks<dequant_q4_1>(src, dst, nb, i.block_elems, i.block_bytes);
+      return dequant_blocks<dequant_q4_1>(src, dst, nb, i.block_elems, i.block_bytes, level);
     case DType::Q4_K:
-      return dequant_blocks<dequant_q4_k>(src, dst, nb, i.block_elems, i.block_bytes);
+      return dequant_blocks<dequant_q4_k>(src, dst, nb, i.block_elems, i.block_bytes, level);
     case DType::Q6_K:
-      return dequant_blocks<dequant_q6_k>(src, dst, nb, i.block_elems, i.block_bytes);
+      return dequant_blocks<dequant_q6_k>(src, dst, nb, i.block_elems, i.block_bytes, level);
     default:
       KVB_FAIL("internal: no dequantizer for {}", i.name);
   }

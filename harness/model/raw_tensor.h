@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/simd.h"
+
 #include "core/tensor.h"
 
 namespace kvb {
@@ -33,8 +35,9 @@ struct RawTensor {
   }
 };
 
-// Dequantizes / converts `n` elements of `src` (stored as `t`) into `dst`.
-void convert_to_f32(DType t, const uint8_t* src, float* dst, int64_t n);
+// Dequantizes / converts `n` elements of `src` (stored as `t`) into `dst`. The block formats' loops
+// run at `level` (core/simd.h); every level gives the same bits.
+void convert_to_f32(DType t, const uint8_t* src, float* dst, int64_t n, cpu::SimdLevel level = cpu::simd_level());
 Tensor to_f32(const RawTensor& t);
 
 float fp16_to_f32(uint16_t h);

@@ -21,15 +21,20 @@ def match_all(pred, answers):
 
 
 def kvpress_pipeline(model_path, threads):
-    """(pipeline, load seconds) for kvpress's kv-press-text-generation on the CPU."""
+    """(pipeline, load seconds) for kvpress's kv-press-text-generation on the CPU; model_path is a GGUF
+    file (dequantized to fp32 by transformers) or a Hugging Face folder."""
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()
-    model_dir, model_file = os.path.split(os.path.abspath(model_path))
     t0 = time.monotonic()
-    tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=model_file)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32).eval()
+    if os.path.isdir(model_path):  # a Hugging Face folder (e.g. from gguf_to_hf_f32.py)
+        tok = AutoTokenizer.from_pretrained(model_path)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    else:
+        model_dir, model_file = os.path.split(os.path.abspath(model_path))
+        tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=model_file)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32).eval()
     return pipeline("kv-press-text-generation", model=model, tokenizer=tok, device="cpu"), time.monotonic() - t0

@@ -8,7 +8,8 @@ StreamingLLM at ratio 0.5, runs kvbench on the same rows (task kvpress_jsonl), a
 kvbench runs once per `--matmul` mode (default both): f32 is its float32 reference path, int8 its
 opt-in integer prefill projections (Q4_1 weights x int8 activations, as llama.cpp computes them).
 The last column counts the cases on which both engines score the same. `--methods full` (etc.)
-runs a subset.
+runs a subset. `--hf-model DIR` (a float32 Hugging Face folder, e.g. from gguf_to_hf_f32.py) makes
+both engines load that folder instead of the GGUF: the same fp32 weights on both sides.
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ from kvpress_rows import export_rows, kvpress_pipeline, match_all  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--kvbench", default="build/kvbench")
 ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+ap.add_argument("--hf-model", help="a Hugging Face folder both engines load instead of --model")
 ap.add_argument("--n", type=int, default=50)
 ap.add_argument("--length", type=int, default=2048)
 ap.add_argument("--threads", type=int, default=2)
@@ -43,7 +45,8 @@ per_case = {}
 for mm in args.matmul:
     for name, ratio in methods:
         out = os.path.join(work, f"kvbench_{name}_{mm}.json")
-        cmd = [args.kvbench, "eval", "-q", "-t", str(args.threads), "--model", args.model, "--task", "kvpress_jsonl",
+        cmd = [args.kvbench, "eval", "-q", "-t", str(args.threads), "--model", args.hf_model or args.model,
+               "--task", "kvpress_jsonl",
                "--param", f"file={rows_path}", "--method", name, "--matmul", mm, "--json", out]
         if ratio is not None:
             cmd += ["--ratio", str(ratio)]
@@ -58,7 +61,7 @@ for mm in args.matmul:
 import torch  # noqa: E402
 from kvpress import SnapKVPress, StreamingLLMPress  # noqa: E402
 
-pipe, load = kvpress_pipeline(args.model, args.threads)
+pipe, load = kvpress_pipeline(args.hf_model or args.model, args.threads)
 for name, ratio in methods:
     press = None if ratio is None else (SnapKVPress if name == "snapkv" else StreamingLLMPress)(compression_ratio=ratio)
     t0 = time.monotonic()
@@ -73,7 +76,8 @@ for name, ratio in methods:
     per_case[(name, "kvpress")] = scores
     print(f"kvpress {name}: {results[(name, 'kvpress')]}", flush=True)
 
-print(f"\n{len(rows)} niah_single cases at {args.length} tokens, ratio {args.ratio}, {args.threads} threads\n")
+print(f"\n{len(rows)} niah_single cases at {args.length} tokens, ratio {args.ratio}, {args.threads} threads, "
+      f"weights {args.hf_model or args.model}, KVB_SIMD={os.environ.get('KVB_SIMD', '')}\n")
 print("| method | kvbench matmul | kvbench accuracy | kvpress accuracy | kvbench wall s | kvpress wall s | speedup "
       "| same score |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")

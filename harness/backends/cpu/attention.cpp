@@ -13,34 +13,6 @@ namespace kvb::cpu {
 
 namespace {
 
-// Softmax over row[0, valid) with row[valid, len) zeroed. The max and the sum run in 16 partial
-// results in a fixed order (no serial dependency chain; every build gets the same value).
-void masked_softmax(float* row, int64_t valid, int64_t len) {
-  float mx16[16];
-  std::fill(mx16, mx16 + 16, -INFINITY);
-  int64_t j = 0;
-  for (; j + 16 <= valid; j += 16)
-    for (int k = 0; k < 16; ++k) mx16[k] = std::max(mx16[k], row[j + k]);
-  for (int k = 0; j < valid; ++j, ++k) mx16[k] = std::max(mx16[k], row[j]);
-  const float mx = *std::max_element(mx16, mx16 + 16);
-  float sum16[16] = {};
-  j = 0;
-  for (; j + 16 <= valid; j += 16)
-    for (int k = 0; k < 16; ++k) {
-      row[j + k] = exp_nonpositive(row[j + k] - mx);
-      sum16[k] += row[j + k];
-    }
-  for (int k = 0; j < valid; ++j, ++k) {
-    row[j] = exp_nonpositive(row[j] - mx);
-    sum16[k] += row[j];
-  }
-  double sum = 0.0;
-  for (int k = 0; k < 16; ++k) sum += sum16[k];
-  const float inv = float(1.0 / sum);
-  for (j = 0; j < valid; ++j) row[j] *= inv;
-  for (j = valid; j < len; ++j) row[j] = 0.0f;
-}
-
 // One query against a subset of one head's entries (sorted indices `read`).
 void attend_subset(const float* q, const float* K, const float* V, const float* bias, const std::vector<int32_t>& read,
                    int64_t D, float scale, float* out, float* probs, float* mass) {

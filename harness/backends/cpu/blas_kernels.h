@@ -6,17 +6,23 @@
 #pragma once
 #include <string>
 
+#include "core/simd.h"
+
 namespace kvb::cpu {
 
 // The OpenBLAS kernels the CPU's features call for: "SkylakeX" (AVX-512 F/CD/BW/DQ/VL), "Haswell"
 // (AVX2 + FMA), or "" (leave OpenBLAS's own choice).
 std::string blas_kernels_for_this_cpu();
+// The OpenBLAS kernels of one SIMD level: "SkylakeX", "Haswell" or "Prescott" (SSE3).
+std::string blas_kernels_for_level(SimdLevel level);
 // openblas_get_corename(): the kernels OpenBLAS runs ("Prescott", "Haswell", "SkylakeX", ...).
 std::string blas_kernels_running();
 
 // Called first in main(): when OpenBLAS runs the generic Prescott kernels on a CPU with AVX2 or
 // AVX-512 and the user has not chosen with OPENBLAS_CORETYPE, re-executes this program (same argv)
-// with OPENBLAS_CORETYPE set to blas_kernels_for_this_cpu(), which OpenBLAS reads when it loads.
+// with OPENBLAS_CORETYPE set to blas_kernels_for_this_cpu(), which OpenBLAS reads when it loads. With
+// KVB_SIMD below the CPU's level, the same for that level's kernels (KVB_SIMD=avx2 on an AVX-512 CPU
+// runs OpenBLAS's Haswell kernels: what an AVX2-only CPU runs).
 // Returns normally otherwise (and if the re-execution fails, with OpenBLAS's own choice).
 void use_best_blas_kernels(char** argv);
 

@@ -2,6 +2,9 @@
 // D head dim, F feed-forward, V vocabulary.
 #include "backends/cpu/cpu_forward.h"
 
+#include "backends/cpu/blas_kernels.h"
+#include "core/simd.h"
+
 #include <cmath>
 
 #include "backends/cpu/int8_gemm.h"
@@ -66,8 +69,11 @@ class CpuForward final : public ForwardBackend {
   }
 
   std::string device() const override {
-    return mode_ == MatmulMode::Int8 ? "cpu, matmul " + matmul_description(MatmulMode::Int8) + ", int8 attention scores"
-                                     : std::string("cpu");
+    // The kernels that run (stored with every run): e.g. "cpu (avx512 kernels, OpenBLAS SkylakeX)".
+    const std::string cpu = fmt::format("cpu ({} kernels, OpenBLAS {})", simd_level_name(simd_level()),
+                                        blas_kernels_running());
+    return mode_ == MatmulMode::Int8 ? cpu + ", matmul " + matmul_description(MatmulMode::Int8) + ", int8 attention scores"
+                                     : cpu;
   }
 
  private:

@@ -6,18 +6,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/simd.h"
+
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace kvb::cpu {
 
 namespace {
 
-#define KVB_AVX512 __attribute__((target("avx512f")))
-
-bool cpu_has_avx512f() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
+#define KVB_AVX512 KVB_TARGET_AVX512
 
 // Sixteen vectors -> one: lane k = the sum of v[k]'s 16 lanes (a fixed tree: pairs of lanes, then
 // 128-bit quarters; the same order for every call).
@@ -99,22 +96,79 @@ void values_groups(const float* const* p, int G, const float* V, int64_t n, floa
   }
 }
 
-}  // namespace
+// ---- AVX2 + FMA: 8 keys per horizontal-sum tree, P.V in 32-float slices of D.
 
-bool decode_attention_vectorized(int64_t D) {
-  return cpu_has_avx512f() && (D == 32 || D == 64 || D == 128);
+// Eight vectors -> one: lane k = the sum of v[k]'s 8 lanes (a fixed tree, the same for every call).
+KVB_TARGET_AVX2 inline __m256 sum8(const __m256* v) {
+  const __m256 a0 = _mm256_hadd_ps(v[0], v[1]), a1 = _mm256_hadd_ps(v[2], v[3]);  // pairs within 128-bit halves
+  const __m256 a2 = _mm256_hadd_ps(v[4], v[5]), a3 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 b0 = _mm256_hadd_ps(a0, a1), b1 = _mm256_hadd_ps(a2, a3);  // lane: v[k] half-sums, k = 0-3 | 4-7
+  // b0 = [v0l v1l v2l v3l | v0h v1h v2h v3h], b1 likewise for v4-v7: add the halves.
+  const __m256 lo = _mm256_permute2f128_ps(b0, b1, 0x20), hi = _mm256_permute2f128_ps(b0, b1, 0x31);
+  return _mm256_add_ps(lo, hi);
 }
 
-void group_scores(const float* q, int G, const float* K, int64_t n, int64_t D, float scale, const float* bias,
-                  float* const* s) {
-  if (decode_attention_vectorized(D)) {
-    for (int i = 0; i < G; ++i) {
-      if (D == 32) scores_avx512<2>(q + i * D, K, n, scale, bias, s[i]);
-      if (D == 64) scores_avx512<4>(q + i * D, K, n, scale, bias, s[i]);
-      if (D == 128) scores_avx512<8>(q + i * D, K, n, scale, bias, s[i]);
+template <int NC>
+KVB_TARGET_AVX2 void scores_avx2(const float* q, const float* K, int64_t n, float scale, const float* bias, float* s) {
+  constexpr int64_t D = NC * 8;
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int64_t j0 = 0; j0 < n; j0 += 8) {
+    const int64_t len = std::min<int64_t>(8, n - j0);
+    __m256 part[8];
+    for (int64_t k = 0; k < 8; ++k) {
+      if (k >= len) {
+        part[k] = _mm256_setzero_ps();
+        continue;
+      }
+      const float* row = K + (j0 + k) * D;
+      __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(row));
+      for (int c = 1; c < NC; ++c) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + c * 8), _mm256_loadu_ps(row + c * 8), acc);
+      part[k] = acc;
     }
-    return;
+    __m256 r = _mm256_mul_ps(sum8(part), sc);
+    alignas(32) float out[8];
+    if (bias) {
+      alignas(32) float b[8] = {};
+      std::copy(bias + j0, bias + j0 + len, b);
+      r = _mm256_add_ps(r, _mm256_load_ps(b));
+    }
+    _mm256_store_ps(out, r);
+    std::copy(out, out + len, s + j0);
   }
+}
+
+// o[i][slice] += sum_j p_i[j] V_j[slice] for GS heads and one 32-float slice of D.
+template <int GS>
+KVB_TARGET_AVX2 void values_slice_avx2(const float* const* p, const float* V, int64_t n, int64_t D, float* o) {
+  __m256 acc[GS][4];
+  for (int i = 0; i < GS; ++i)
+    for (int c = 0; c < 4; ++c) acc[i][c] = _mm256_loadu_ps(o + i * D + c * 8);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* v = V + j * D;
+    for (int c = 0; c < 4; ++c) {
+      const __m256 vc = _mm256_loadu_ps(v + c * 8);
+      for (int i = 0; i < GS; ++i) acc[i][c] = _mm256_fmadd_ps(_mm256_set1_ps(p[i][j]), vc, acc[i][c]);
+    }
+  }
+  for (int i = 0; i < GS; ++i)
+    for (int c = 0; c < 4; ++c) _mm256_storeu_ps(o + i * D + c * 8, acc[i][c]);
+}
+
+void values_avx2(const float* const* p, int G, const float* V, int64_t n, int64_t D, float* o) {
+  for (int64_t d0 = 0; d0 < D; d0 += 32)  // up to 3 heads per pass: 12 accumulators + a row slice
+    for (int i = 0; i < G;) {
+      const int heads = std::min(G - i, 3);
+      if (heads == 1) values_slice_avx2<1>(p + i, V + d0, n, D, o + i * D + d0);
+      if (heads == 2) values_slice_avx2<2>(p + i, V + d0, n, D, o + i * D + d0);
+      if (heads == 3) values_slice_avx2<3>(p + i, V + d0, n, D, o + i * D + d0);
+      i += heads;
+    }
+}
+
+// ---- Portable: one running sum per score in key order.
+
+void scores_portable(const float* q, int G, const float* K, int64_t n, int64_t D, float scale, const float* bias,
+                     float* const* s) {
   for (int i = 0; i < G; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float acc = 0.0f;
@@ -123,15 +177,51 @@ void group_scores(const float* q, int G, const float* K, int64_t n, int64_t D, f
     }
 }
 
-void group_weighted_values(const float* const* p, int G, const float* V, int64_t n, int64_t D, float* o) {
-  if (decode_attention_vectorized(D)) {
-    if (D == 32) return values_groups<2>(p, G, V, n, o);
-    if (D == 64) return values_groups<4>(p, G, V, n, o);
-    return values_groups<8>(p, G, V, n, o);
-  }
+void values_portable(const float* const* p, int G, const float* V, int64_t n, int64_t D, float* o) {
   for (int i = 0; i < G; ++i)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t d = 0; d < D; ++d) o[i * D + d] = std::fma(p[i][j], V[j * D + d], o[i * D + d]);
+}
+
+}  // namespace
+
+SimdLevel decode_attention_level(int64_t D, SimdLevel level) {
+  if (level >= SimdLevel::Avx512 && (D == 32 || D == 64 || D == 128)) return SimdLevel::Avx512;
+  if (level >= SimdLevel::Avx2 && (D == 32 || D == 64 || D == 128)) return SimdLevel::Avx2;
+  return SimdLevel::Portable;
+}
+
+void group_scores(const float* q, int G, const float* K, int64_t n, int64_t D, float scale, const float* bias,
+                  float* const* s, SimdLevel level) {
+  switch (decode_attention_level(D, level)) {
+    case SimdLevel::Avx512:
+      for (int i = 0; i < G; ++i) {
+        if (D == 32) scores_avx512<2>(q + i * D, K, n, scale, bias, s[i]);
+        if (D == 64) scores_avx512<4>(q + i * D, K, n, scale, bias, s[i]);
+        if (D == 128) scores_avx512<8>(q + i * D, K, n, scale, bias, s[i]);
+      }
+      return;
+    case SimdLevel::Avx2:
+      for (int i = 0; i < G; ++i) {
+        if (D == 32) scores_avx2<4>(q + i * D, K, n, scale, bias, s[i]);
+        if (D == 64) scores_avx2<8>(q + i * D, K, n, scale, bias, s[i]);
+        if (D == 128) scores_avx2<16>(q + i * D, K, n, scale, bias, s[i]);
+      }
+      return;
+    default: return scores_portable(q, G, K, n, D, scale, bias, s);
+  }
+}
+
+void group_weighted_values(const float* const* p, int G, const float* V, int64_t n, int64_t D, float* o,
+                           SimdLevel level) {
+  switch (decode_attention_level(D, level)) {
+    case SimdLevel::Avx512:
+      if (D == 32) return values_groups<2>(p, G, V, n, o);
+      if (D == 64) return values_groups<4>(p, G, V, n, o);
+      return values_groups<8>(p, G, V, n, o);
+    case SimdLevel::Avx2: return values_avx2(p, G, V, n, D, o);
+    default: return values_portable(p, G, V, n, D, o);
+  }
 }
 
 }  // namespace kvb::cpu

@@ -13,6 +13,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "core/simd.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -88,6 +90,35 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_bloc
   _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(qlo));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(qhi));
   qsum = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));  // integer: any order is exact
+  s = d * float(qsum);
+}
+
+KVB_TARGET_AVX2 void quantize_block_avx2(const float* x, int8_t* q, float& d, float& s, int32_t& qsum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4], m = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(x + 8 * k);
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float amax = _mm_cvtss_f32(m4);  // exact
+  d = amax / 127.0f;
+  const __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+  __m256i qi[4], sum = _mm256_setzero_si256();
+  for (int k = 0; k < 4; ++k) {
+    qi[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));  // round to nearest even, as nearbyint
+    sum = _mm256_add_epi32(sum, qi[k]);
+  }
+  // int32 -> int8 (|q| <= 127: no saturation), then undo the lane interleaving of the packs.
+  const __m256i w01 = _mm256_packs_epi32(qi[0], qi[1]), w23 = _mm256_packs_epi32(qi[2], qi[3]);
+  const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+  qsum = _mm_cvtsi128_si32(s4);  // integer: any order is exact
   s = d * float(qsum);
 }
 
@@ -380,7 +411,11 @@ Int8Kernel resolve_int8_kernel(Int8Kernel k) {
           if (int8_kernel_name(c) == env) return c;
         return Int8Kernel::Auto;  // unknown: reported below, on every use
       }
-      return cpu_has_avx512_vnni() ? Int8Kernel::Avx512Vnni : cpu_has_avx2_fma() ? Int8Kernel::Avx2 : Int8Kernel::Portable;
+      // KVB_SIMD (simd.h) caps the choice too: KVB_SIMD=avx2 runs what an AVX2-only CPU would.
+      const SimdLevel cap = simd_level();
+      return cpu_has_avx512_vnni() && cap >= SimdLevel::Avx512 ? Int8Kernel::Avx512Vnni
+             : cpu_has_avx2_fma() && cap >= SimdLevel::Avx2    ? Int8Kernel::Avx2
+                                                               : Int8Kernel::Portable;
     }();
     KVB_CHECK(chosen != Int8Kernel::Auto, "KVB_INT8_KERNEL={}: expected portable, avx2 or avx512_vnni",
               std::getenv("KVB_INT8_KERNEL"));
@@ -400,7 +435,8 @@ std::string matmul_description(MatmulMode m) {
 
 void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, Int8Kernel kernel) {
   KVB_CHECK(cols % kBlock == 0, "int8 matmul: row length {} is not a multiple of {}", cols, kBlock);
-  const bool vector = resolve_int8_kernel(kernel) == Int8Kernel::Avx512Vnni;  // AVX-512 quantizer (same bits)
+  // The quantizers give the same bits (amax and the integer sum are exact, rounding is nearest-even).
+  const Int8Kernel k = resolve_int8_kernel(kernel);
   const int64_t nb = cols / kBlock;
   out.n = n;
   out.cols = cols;
@@ -411,8 +447,10 @@ void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, In
 #pragma omp parallel for schedule(static) if (n > 4)
   for (int64_t i = 0; i < n * nb; ++i) {
     const int64_t off = i * kBlock;  // rows are contiguous, so block i starts at i * 32
-    if (vector)
+    if (k == Int8Kernel::Avx512Vnni)
       quantize_block_avx512(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
+    else if (k == Int8Kernel::Avx2)
+      quantize_block_avx2(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
     else
       quantize_block_scalar(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
   }

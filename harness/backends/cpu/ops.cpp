@@ -125,15 +125,57 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, i
   }
 }
 
+namespace {
+
 // silu(g) * up with silu(g) = g * sigmoid(g) and e = exp(-|g|) <= 1 (exp_nonpositive, so the loop
 // vectorizes): sigmoid(g) = 1 / (1 + e) for g >= 0, e / (1 + e) for g < 0.
-void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-#pragma omp parallel for if (n > 4096)
+KVB_ALWAYS_INLINE void swiglu_block_body(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i], e = exp_nonpositive(-std::fabs(g));
     const float sigmoid = (g >= 0.0f ? 1.0f : e) / (1.0f + e);
     out[i] = g * sigmoid * up[i];
   }
+}
+KVB_SIMD_VARIANTS(void, swiglu_block, (const float* gate, const float* up, float* out, int64_t n), (gate, up, out, n))
+
+KVB_ALWAYS_INLINE void masked_softmax_body(float* row, int64_t valid, int64_t len) {
+  float mx16[16];
+  std::fill(mx16, mx16 + 16, -INFINITY);
+  int64_t j = 0;
+  for (; j + 16 <= valid; j += 16)
+    for (int k = 0; k < 16; ++k) mx16[k] = std::max(mx16[k], row[j + k]);
+  for (int k = 0; j < valid; ++j, ++k) mx16[k] = std::max(mx16[k], row[j]);
+  const float mx = *std::max_element(mx16, mx16 + 16);
+  float sum16[16] = {};
+  j = 0;
+  for (; j + 16 <= valid; j += 16)
+    for (int k = 0; k < 16; ++k) {
+      row[j + k] = exp_nonpositive(row[j + k] - mx);
+      sum16[k] += row[j + k];
+    }
+  for (int k = 0; j < valid; ++j, ++k) {
+    row[j] = exp_nonpositive(row[j] - mx);
+    sum16[k] += row[j];
+  }
+  double sum = 0.0;
+  for (int k = 0; k < 16; ++k) sum += sum16[k];
+  const float inv = float(1.0 / sum);
+  for (j = 0; j < valid; ++j) row[j] *= inv;
+  for (j = valid; j < len; ++j) row[j] = 0.0f;
+}
+KVB_SIMD_VARIANTS(void, masked_softmax, (float* row, int64_t valid, int64_t len), (row, valid, len))
+
+}  // namespace
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n, SimdLevel level) {
+  constexpr int64_t kBlock = 1024;
+#pragma omp parallel for schedule(static) if (n > 4096)
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock)
+    swiglu_block_at(level, gate + i0, up + i0, out + i0, std::min(kBlock, n - i0));
+}
+
+void masked_softmax(float* row, int64_t valid, int64_t len, SimdLevel level) {
+  masked_softmax_at(level, row, valid, len);
 }
 
 int64_t argmax(const float* x, int64_t n) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/int8_gemm.h"
+#include "core/simd.h"
 #include "core/tensor.h"
 #include "model/config.h"
 #include "model/rope.h"
@@ -78,8 +79,12 @@ inline float exp_nonpositive(float x) {
 // y[n, dim] = x / rms(x) * w, rows of length dim with row stride `stride` (in and out).
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, int64_t dim, int64_t stride, float eps);
 
-// out[i] = silu(gate[i]) * up[i]
-void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// out[i] = silu(gate[i]) * up[i]. Every SIMD level gives the same bits (element-wise).
+void swiglu(const float* gate, const float* up, float* out, int64_t n, SimdLevel level = simd_level());
+
+// Softmax over row[0, valid) with row[valid, len) zeroed. The max and the sum run in 16 partial
+// results in a fixed order: every SIMD level and build gives the same bits.
+void masked_softmax(float* row, int64_t valid, int64_t len, SimdLevel level = simd_level());
 
 int64_t argmax(const float* x, int64_t n);
 
