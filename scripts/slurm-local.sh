@@ -142,7 +142,7 @@ EOF
   # -D: in the foreground (of this background job), so that $! is the daemon's pid.
   slurmctld -D -f "$dir/slurm.conf" >>"$dir/slurmctld.out" 2>&1 &
   echo $! >"$dir/slurmctld.pid"
-  slurmd -D -f "$dir/slurm.conf" >>"$dir/slurmd.out" 2>&1 &
+  slurmd -D -N "$host" -f "$dir/slurm.conf" >>"$dir/slurmd.out" 2>&1 &
   echo $! >"$dir/slurmd.pid"
 
   # Ready when the node is idle (slurmd registered with slurmctld).

@@ -274,11 +274,29 @@ int64_t last_already_stored(const fs::path& log) {
   return last;
 }
 
-TEST(Slurm, ArrayOfFourShardsMergesToTheSingleProcessSweep) {
+// Waits until the shard database `db` holds at least one row; returns how many (0: none within `seconds`).
+int64_t wait_for_rows(const fs::path& db, double seconds) {
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  while (Clock::now() < end) {
+    std::error_code ec;
+    if (fs::exists(db, ec)) {
+      try {
+        const int64_t n = scalar(db, "SELECT count(*) FROM samples");
+        if (n > 0) return n;
+      } catch (const std::exception&) {  // the database is being created
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
+TEST(Slurm, ArrayOfFourShardsWithARequeuedTaskMergesToTheSingleProcessSweep) {
   KVB_REQUIRE_SLURM();
   const auto t0 = Clock::now();
   const fs::path dir = fresh_dir("slurm_array");
-  const fs::path cfg = write_config(dir, oracle_config("slurm-array", 512, 8));
+  // Needles of 3072 tokens: a shard runs for seconds, long enough to requeue one mid-run.
+  const fs::path cfg = write_config(dir, oracle_config("slurm-array", 3072, 12));
   const fs::path single = dir / "single.db", merged = dir / "merged.db";
   auto s = test::run_kvbench("-q sweep '" + cfg.string() + "' --db '" + single.string() + "'");
   ASSERT_EQ(s.exit_code, 0) << s.output;
@@ -289,8 +307,24 @@ TEST(Slurm, ArrayOfFourShardsMergesToTheSingleProcessSweep) {
                                                     "' --shards 4 --submit");
   ASSERT_EQ(sub.exit_code, 0) << sub.output;
   EXPECT_NE(sub.output.find("(shards 0-3) and merge job"), std::string::npos) << sub.output;
+  const std::string array_id = load_slurm_plan(merged).submissions.at(0).at("array").get<std::string>();
+
+  // Requeue shard 2 mid-run, as preemption with requeue does; it starts again at once (Slurm would
+  // otherwise hold a requeued job for two minutes) and resumes from its database.
+  const int64_t before = wait_for_rows(dir / "merged.slurm/shards/shard-2-of-4.db", 120);
+  ASSERT_GT(before, 0) << "shard 2 stored nothing within 120 s";
+  const std::string task = array_id + "_2";
+  const ProcessResult requeue = slurm.shell(
+      "scontrol requeue " + task + " && for i in $(seq 1 120); do [ \"$(squeue -h -j " + task +
+      " -o %r)\" = BeginTime ] && break; sleep 0.25; done && scontrol update JobId=" + task + " StartTime=now");
+  ASSERT_EQ(requeue.exit_code, 0) << requeue.output;
   std::string why;
   ASSERT_TRUE(slurm.wait_until_idle(240, &why)) << why;
+  const fs::path log2 = dir / "merged.slurm/logs/shard-2.log";
+  EXPECT_NE(read_text_file(log2).find("restart 1"), std::string::npos) << read_text_file(log2);
+  EXPECT_GE(last_already_stored(log2), before) << read_text_file(log2);
+  EXPECT_EQ(scalar(dir / "merged.slurm/shards/shard-2-of-4.db", "SELECT count(*) FROM runs WHERE status <> 'finished'"),
+            1);
 
   auto st = test::run_kvbench_env(slurm.env(), "slurm --status '" + merged.string() + "'");
   EXPECT_EQ(st.exit_code, 0) << st.output;
@@ -301,12 +335,13 @@ TEST(Slurm, ArrayOfFourShardsMergesToTheSingleProcessSweep) {
   EXPECT_GT(want.size(), 100u);
   EXPECT_EQ(got, want);
   EXPECT_EQ(scalar(merged, "SELECT count(*) FROM samples"), scalar(single, "SELECT count(*) FROM samples"));
-  // Every shard did a share of the work, and four shard runs (plus the merge's none) are recorded.
+  // Every shard did a share of the work, and four finished shard runs are recorded.
   for (int i = 0; i < 4; ++i)
     EXPECT_GT(scalar(dir / fmt::format("merged.slurm/shards/shard-{}-of-4.db", i), "SELECT count(*) FROM samples"),
               10);
   EXPECT_EQ(scalar(merged, "SELECT count(*) FROM runs WHERE status = 'finished' AND shard LIKE '%/4'"), 4);
-  std::printf("[ timing   ] Slurm array test: %.1f s\n", std::chrono::duration<double>(Clock::now() - t0).count());
+  std::printf("[ timing   ] Slurm array test: %.1f s (shard 2 requeued after %lld rows)\n",
+              std::chrono::duration<double>(Clock::now() - t0).count(), static_cast<long long>(before));
 }
 
 TEST(Slurm, CancelledShardIsResubmittedAloneAndNothingIsLostOrDuplicated) {
@@ -326,20 +361,7 @@ TEST(Slurm, CancelledShardIsResubmittedAloneAndNothingIsLostOrDuplicated) {
   const std::string array_id = load_slurm_plan(merged).submissions.at(0).at("array").get<std::string>();
 
   // Cancel shard 1 once it has stored some rows (it is among the first two tasks to start).
-  const auto deadline = Clock::now() + std::chrono::seconds(120);
-  int64_t before = 0;
-  while (Clock::now() < deadline) {
-    std::error_code ec;
-    if (fs::exists(victim_db, ec)) {
-      try {
-        before = scalar(victim_db, "SELECT count(*) FROM samples");
-      } catch (const std::exception&) {
-        before = 0;  // the database is being created
-      }
-      if (before > 0) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const int64_t before = wait_for_rows(victim_db, 120);
   ASSERT_GT(before, 0) << "shard 1 stored nothing within 120 s";
   const ProcessResult cancel = slurm.shell("scancel " + array_id + "_1");
   ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
