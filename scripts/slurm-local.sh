@@ -17,6 +17,7 @@ usage() { echo "usage: $0 start|stop|logs DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 action=$1
 dir=$2
+if [ -d "$dir" ]; then dir=$(cd "$dir" && pwd); fi
 
 # Prints the pid stored in DIR/NAME.pid if that process is alive.
 live_pid() {
@@ -53,6 +54,10 @@ stop() {
     tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "SLURM_CONF=$dir/slurm.conf" || continue
     kill -KILL "${p#/proc/}" 2>/dev/null || true
   done
+  if [ -s "$dir/rundir" ]; then
+    case "$(cat "$dir/rundir")" in /tmp/kvbslurm.*) rm -rf "$(cat "$dir/rundir")" ;; esac
+    rm -f "$dir/rundir"
+  fi
 }
 
 logs() {
@@ -80,15 +85,21 @@ start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   stop
-  rm -rf "$dir/state" "$dir/spool"  # a fresh cluster: no jobs recovered from an earlier one here
-  mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
+  rm -rf "$dir/state"  # a fresh cluster: no jobs recovered from an earlier one here
+  mkdir -p "$dir/state" "$dir/munge"
+  # Unix sockets (munge's, and slurmstepd's in the spool directory) need short paths (< 108 bytes):
+  # they live in a short directory under /tmp, named in DIR/rundir and removed by stop.
+  local run
+  run=$(mktemp -d /tmp/kvbslurm.XXXXXX)
+  echo "$run" >"$dir/rundir"
+  mkdir -p "$run/spool"
   chmod 700 "$dir/munge"
 
   # munge: its own key, socket, pid and log in DIR (root-owned; --force accepts a root-run daemon).
   mungekey --create --keyfile="$dir/munge/munge.key" --force >/dev/null 2>&1 ||
     dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
   chmod 600 "$dir/munge/munge.key"
-  munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
+  munged --force --key-file="$dir/munge/munge.key" --socket="$run/munge.socket" \
     --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munge/munge.seed"
 
   local host ctld_port slurmd_port cpus mem
@@ -109,9 +120,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$run/munge.socket
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+SlurmdSpoolDir=$run/spool
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/slurmctld.log

@@ -193,6 +193,21 @@ TEST(SlurmCli, BadInputIsOneErrorLineWithExitCode2) {
   EXPECT_NE(r.output.find("sbatch not found on PATH"), std::string::npos) << r.output;
 }
 
+// engine.threads 0 means the CPUs the process may run on (what a Slurm allocation binds a task to),
+// not every core of the machine: a sweep under `taskset -c 0` runs one thread.
+TEST(SlurmThreads, ThreadsZeroMeansTheCpusOfTheAffinityMask) {
+  if (!find_on_path("taskset")) GTEST_SKIP() << "taskset not found (util-linux)";
+  const fs::path dir = fresh_dir("slurm_threads");
+  json j = oracle_config("threads", 256, 1);
+  j["engine"]["threads"] = 0;
+  j["methods"] = {"full"};
+  const fs::path cfg = write_config(dir, j), db = dir / "t.db";
+  const ProcessResult r = run_process({"taskset", "-c", "0", KVB_BINARY, "-q", "sweep", cfg.string(), "--db", db.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM samples WHERE threads = 1"), scalar(db, "SELECT count(*) FROM samples"));
+  EXPECT_GT(scalar(db, "SELECT count(*) FROM samples"), 0);
+}
+
 // --- Against a real Slurm.
 
 // Why this machine cannot run the local cluster, or "" when it can.
