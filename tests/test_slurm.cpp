@@ -374,6 +374,13 @@ TEST(Slurm, CancelledShardIsResubmittedAloneAndNothingIsLostOrDuplicated) {
   auto sub = test::run_kvbench_env(slurm.env(), submit);
   ASSERT_EQ(sub.exit_code, 0) << sub.output;
   const std::string array_id = load_slurm_plan(merged).submissions.at(0).at("array").get<std::string>();
+  // While its tasks are queued or running, --status names them and a second --submit is refused.
+  auto queued = test::run_kvbench_env(slurm.env(), "slurm --status '" + merged.string() + "'");
+  EXPECT_EQ(queued.exit_code, 1) << queued.output;
+  EXPECT_NE(queued.output.find(array_id + "_3 "), std::string::npos) << queued.output;
+  auto early = test::run_kvbench_env(slurm.env(), submit);
+  EXPECT_EQ(early.exit_code, 2) << early.output;
+  EXPECT_NE(early.output.find("still queued or running"), std::string::npos) << early.output;
 
   // Cancel shard 1 once it has stored some rows (it is among the first two tasks to start).
   const int64_t before = wait_for_rows(victim_db, 120);
