@@ -7,9 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: headless browser for the HTML report's browser test (tests/test_report.cpp; skipped without it).
+# munge slurmctld slurmd slurm-client: the single-node Slurm that tests/test_slurm.cpp starts with
+# scripts/slurm-local.sh (`kvbench slurm`, docs/cluster.md), which starts its own daemons in a temp dir.
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config git python3 python3-pip unzip
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libgtest-dev libbenchmark-dev
-  libopenblas-dev libopenblas-openmp-dev libutf8proc-dev libyaml-cpp-dev wamerican chromium)
+  libopenblas-dev libopenblas-openmp-dev libutf8proc-dev libyaml-cpp-dev wamerican chromium
+  munge slurmctld slurmd slurm-client)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
