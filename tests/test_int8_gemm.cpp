@@ -125,11 +125,11 @@ TEST(Int8Gemm, ErrorAgainstTheExactProductWithinTheActivationRoundingBound) {
   }
 }
 
-// Every packed kernel this CPU runs (AVX2, AVX-512 VNNI) gives the portable loop's bits. Random bytes
+// Every packed kernel this CPU runs (AVX2, AVX-VNNI, AVX-512 VNNI) gives the portable loop's bits. Random bytes
 // give Q8_0 weights of -128 too: the AVX2 kernel's |w| x (a * sign(w)) must not saturate on them.
 TEST(Int8Gemm, PackedKernelsMatchPortableBitForBitAtAnyThreadCount) {
   int kernels_run = 0;
-  for (cpu::Int8Kernel kernel : {cpu::Int8Kernel::Avx2, cpu::Int8Kernel::Avx512Vnni}) {
+  for (cpu::Int8Kernel kernel : {cpu::Int8Kernel::Avx2, cpu::Int8Kernel::AvxVnni, cpu::Int8Kernel::Avx512Vnni}) {
     if (!cpu::int8_kernel_runs_here(kernel)) continue;
     ++kernels_run;
     // Rows not a multiple of 16 and token counts not a multiple of 8 exercise the masked edges.
@@ -166,7 +166,8 @@ TEST(Int8Gemm, EveryKernelForcedByEnvironmentGeneratesTheSameText) {
                            " --prompt 'The capital of France is' --max-new-tokens 12 --matmul int8";
   const auto reference = test::run_kvbench(args);
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
-  for (cpu::Int8Kernel kernel : {cpu::Int8Kernel::Portable, cpu::Int8Kernel::Avx2, cpu::Int8Kernel::Avx512Vnni}) {
+  for (cpu::Int8Kernel kernel :
+       {cpu::Int8Kernel::Portable, cpu::Int8Kernel::Avx2, cpu::Int8Kernel::AvxVnni, cpu::Int8Kernel::Avx512Vnni}) {
     const std::string name(cpu::int8_kernel_name(kernel));
     const auto r = test::run_kvbench_env("KVB_INT8_KERNEL=" + name, args);
     if (!cpu::int8_kernel_runs_here(kernel)) {

@@ -148,7 +148,7 @@ TEST(SimdKernels, Int8QuantizersGiveThePortableBits) {
   cpu::quantize_q8(x.data(), n, cols, ref, cpu::Int8Kernel::Portable);
   EXPECT_EQ(ref.q[2], int8_t(-2));  // x[2] = -1.5 with d = 1 rounds to even
   int kernels = 0;
-  for (cpu::Int8Kernel k : {cpu::Int8Kernel::Avx2, cpu::Int8Kernel::Avx512Vnni}) {
+  for (cpu::Int8Kernel k : {cpu::Int8Kernel::Avx2, cpu::Int8Kernel::AvxVnni, cpu::Int8Kernel::Avx512Vnni}) {
     if (!cpu::int8_kernel_runs_here(k)) continue;
     ++kernels;
     cpu::Q8Activations got;

@@ -11,6 +11,7 @@
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* placeholders.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "core/simd.h"
@@ -244,85 +245,38 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void vn
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + r0, mask, acc[t]);
 }
 
-// The AVX2 kernel (no VNNI): the same packed groups, each 64-byte vector as two 256-bit halves (rows
+// The 256-bit kernels (AVX2, and AVX-VNNI where the CPU has it without AVX-512): the same packed groups, each 64-byte vector as two 256-bit halves (rows
 // 0-7 and 8-15). vpdpbusd becomes vpmaddubsw (unsigned x signed bytes, pairs summed to int16) and
 // vpmaddwd with ones (pairs of int16 to int32), as llama.cpp's AVX2 path does. No int16 sum can
 // saturate: Q4 quants are at most 15 (2 x 15 x 127), and Q8_0 weights are multiplied as |w| x
 // (a * sign(w)) (2 x 128 x 127 = 32512). The integer sums are exact and the float steps are those of
 // the other kernels, so the bits are the same.
-template <int T, DType kType>
-__attribute__((target("avx2,fma"))) void avx2_tile(const VnniPacked& p, int64_t g, const Q8Activations& a,
-                                                   int64_t t0, int64_t a_b0, float* y, int64_t ldy, int64_t out) {
-  const int64_t nb = p.nb, cols = a.cols, a_nb = a.cols / kBlock;
-  const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(char(0x80));
-  __m256 acc[T][2];
-  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* wq = p.quants.data() + (g * nb + b) * p.quant_bytes;
-    __m256i wv[8][2];
-    for (int h = 0; h < 2; ++h) {
-      if constexpr (kType == DType::Q8_0) {
-        for (int v = 0; v < 8; ++v)  // stored as q + 128: back to the signed quant
-          wv[v][h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + 64 * v + 32 * h)), flip);
-      } else {
-        for (int v = 0; v < 4; ++v) {
-          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + 64 * v + 32 * h));
-          wv[v][h] = _mm256_and_si256(raw, nibble);
-          wv[v + 4][h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
-        }
-      }
-    }
-    const float* scales = p.scales.data() + (g * nb + b) * kGroup;
-    const __m256 dw[2] = {_mm256_loadu_ps(scales), _mm256_loadu_ps(scales + 8)};
-    __m256 mw[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    if constexpr (kType == DType::Q4_1) {
-      const float* mins = p.mins.data() + (g * nb + b) * kGroup;
-      mw[0] = _mm256_loadu_ps(mins);
-      mw[1] = _mm256_loadu_ps(mins + 8);
-    }
-    for (int t = 0; t < T; ++t) {
-      const int64_t tok = t0 + t;
-      const int8_t* qa = a.q.data() + tok * cols + (a_b0 + b) * kBlock;
-      const int64_t ab = tok * a_nb + a_b0 + b;
-      __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-      for (int v = 0; v < 8; ++v) {
-        int32_t quad;
-        std::memcpy(&quad, qa + 4 * v, 4);
-        const __m256i av = _mm256_set1_epi32(quad);
-        for (int h = 0; h < 2; ++h) {
-          __m256i pairs;
-          if constexpr (kType == DType::Q8_0)
-            pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv[v][h], wv[v][h]), _mm256_sign_epi8(av, wv[v][h]));
-          else
-            pairs = _mm256_maddubs_epi16(wv[v][h], av);
-          isum[h] = _mm256_add_epi32(isum[h], _mm256_madd_epi16(pairs, ones));
-        }
-      }
-      const __m256 da = _mm256_set1_ps(a.d[ab]);
-      for (int h = 0; h < 2; ++h) {
-        if constexpr (kType == DType::Q4_0)  // remove the unsigned offset: sum (q + 8) q_a - 8 sum q_a
-          isum[h] = _mm256_sub_epi32(isum[h], _mm256_set1_epi32(vnni_offset(kType) * a.qsum[ab]));
-        acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h]), _mm256_mul_ps(dw[h], da), acc[t][h]);
-        if constexpr (kType == DType::Q4_1) acc[t][h] = _mm256_fmadd_ps(mw[h], _mm256_set1_ps(a.s[ab]), acc[t][h]);
-      }
-    }
-  }
-  const int64_t r0 = g * kGroup, valid = std::min<int64_t>(kGroup, out - r0);
-  for (int t = 0; t < T; ++t) {
-    float row[kGroup];
-    _mm256_storeu_ps(row, acc[t][0]);
-    _mm256_storeu_ps(row + 8, acc[t][1]);
-    std::memcpy(y + t * ldy + r0, row, size_t(valid) * sizeof(float));
-  }
-}
+// AVX-VNNI replaces the vpmaddubsw + vpmaddwd pair with one vpdpbusd on 256-bit vectors: the same
+// exact integer sums, so again the same bits.
+#define KVB_TILE_NAME avx2_tile
+#define KVB_TILE_TARGET "avx2,fma"
+#define KVB_TILE_DOT(acc, u, s) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
+#include "backends/cpu/int8_tile_256.inc"
+#undef KVB_TILE_NAME
+#undef KVB_TILE_TARGET
+#undef KVB_TILE_DOT
+#define KVB_TILE_NAME avx_vnni_tile
+#define KVB_TILE_TARGET "avx2,fma,avxvnni"
+#define KVB_TILE_DOT(acc, u, s) acc = _mm256_dpbusd_avx_epi32(acc, u, s)
+#include "backends/cpu/int8_tile_256.inc"
+#undef KVB_TILE_NAME
+#undef KVB_TILE_TARGET
+#undef KVB_TILE_DOT
 
 // One packed tile of up to kTile tokens with the VNNI or the AVX2 kernel.
 template <DType kType>
-void packed_tile_n(bool vnni, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0,
+void packed_tile_n(Int8Kernel kernel, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a, int64_t t0,
                    int64_t a_b0, float* y, int64_t ldy, int64_t out) {
   auto tile = [&]<int T>() {
-    if (vnni)
+    if (kernel == Int8Kernel::Avx512Vnni)
       vnni_tile<T, kType>(p, g, a, t0, a_b0, y, ldy, out);
+    else if (kernel == Int8Kernel::AvxVnni)
+      avx_vnni_tile<T, kType>(p, g, a, t0, a_b0, y, ldy, out);
     else
       avx2_tile<T, kType>(p, g, a, t0, a_b0, y, ldy, out);
   };
@@ -338,16 +292,16 @@ void packed_tile_n(bool vnni, int tokens, const VnniPacked& p, int64_t g, const 
   }
 }
 
-void packed_tile(bool vnni, DType type, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a,
+void packed_tile(Int8Kernel kernel, DType type, int tokens, const VnniPacked& p, int64_t g, const Q8Activations& a,
                  int64_t t0, int64_t a_b0, float* y, int64_t ldy, int64_t out) {
   switch (type) {
-    case DType::Q4_0: return packed_tile_n<DType::Q4_0>(vnni, tokens, p, g, a, t0, a_b0, y, ldy, out);
-    case DType::Q4_1: return packed_tile_n<DType::Q4_1>(vnni, tokens, p, g, a, t0, a_b0, y, ldy, out);
-    default: return packed_tile_n<DType::Q8_0>(vnni, tokens, p, g, a, t0, a_b0, y, ldy, out);
+    case DType::Q4_0: return packed_tile_n<DType::Q4_0>(kernel, tokens, p, g, a, t0, a_b0, y, ldy, out);
+    case DType::Q4_1: return packed_tile_n<DType::Q4_1>(kernel, tokens, p, g, a, t0, a_b0, y, ldy, out);
+    default: return packed_tile_n<DType::Q8_0>(kernel, tokens, p, g, a, t0, a_b0, y, ldy, out);
   }
 }
 
-void int8_linear_packed(const Q8Activations& a, const WeightMatrix& w, float* y, bool vnni) {
+void int8_linear_packed(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Kernel kernel) {
   const auto p = std::static_pointer_cast<const VnniPacked>(
       w.derived([&w] { return std::static_pointer_cast<const void>(pack_for_vnni(w)); }));
   KVB_CHECK(p->type == w.dtype(), "int8 matmul: cached repack is for {}, weight is {}", dtype_name(p->type),
@@ -358,7 +312,7 @@ void int8_linear_packed(const Q8Activations& a, const WeightMatrix& w, float* y,
   for (int64_t i = 0; i < tiles * groups; ++i) {
     const int64_t tile = i / groups, g = i % groups, t0 = tile * kTile;
     const int tokens = int(std::min(kTile, a.n - t0));
-    packed_tile(vnni, p->type, tokens, *p, g, a, t0, 0, y + t0 * out, out, out);
+    packed_tile(kernel, p->type, tokens, *p, g, a, t0, 0, y + t0 * out, out, out);
   }
 }
 
@@ -383,6 +337,11 @@ bool cpu_has_avx512_vnni() {
   return has;
 }
 
+bool cpu_has_avx_vnni() {
+  static const bool has = cpu_has_avx2_fma() && __builtin_cpu_supports("avxvnni");
+  return has;
+}
+
 bool cpu_has_avx2_fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
@@ -391,6 +350,7 @@ bool cpu_has_avx2_fma() {
 std::string_view int8_kernel_name(Int8Kernel k) {
   switch (k) {
     case Int8Kernel::Avx512Vnni: return "avx512_vnni";
+    case Int8Kernel::AvxVnni: return "avx_vnni";
     case Int8Kernel::Avx2: return "avx2";
     case Int8Kernel::Portable: return "portable";
     default: return "auto";
@@ -399,7 +359,7 @@ std::string_view int8_kernel_name(Int8Kernel k) {
 
 bool int8_kernel_runs_here(Int8Kernel k) {
   return k == Int8Kernel::Portable || (k == Int8Kernel::Avx2 && cpu_has_avx2_fma()) ||
-         (k == Int8Kernel::Avx512Vnni && cpu_has_avx512_vnni());
+         (k == Int8Kernel::AvxVnni && cpu_has_avx_vnni()) || (k == Int8Kernel::Avx512Vnni && cpu_has_avx512_vnni());
 }
 
 Int8Kernel resolve_int8_kernel(Int8Kernel k) {
@@ -407,17 +367,20 @@ Int8Kernel resolve_int8_kernel(Int8Kernel k) {
     static const Int8Kernel chosen = [] {
       const char* env = std::getenv("KVB_INT8_KERNEL");
       if (env && *env) {
-        for (Int8Kernel c : {Int8Kernel::Portable, Int8Kernel::Avx2, Int8Kernel::Avx512Vnni})
+        for (Int8Kernel c : {Int8Kernel::Portable, Int8Kernel::Avx2, Int8Kernel::AvxVnni, Int8Kernel::Avx512Vnni})
           if (int8_kernel_name(c) == env) return c;
         return Int8Kernel::Auto;  // unknown: reported below, on every use
       }
-      // KVB_SIMD (simd.h) caps the choice too: KVB_SIMD=avx2 runs what an AVX2-only CPU would.
+      // KVB_SIMD (simd.h) caps the choice too: KVB_SIMD=avx2 runs what a plain AVX2 CPU would (AVX-VNNI
+      // only when KVB_SIMD leaves the CPU's own level: an AVX2 CPU with AVX-VNNI, e.g. Alder Lake).
       const SimdLevel cap = simd_level();
-      return cpu_has_avx512_vnni() && cap >= SimdLevel::Avx512 ? Int8Kernel::Avx512Vnni
-             : cpu_has_avx2_fma() && cap >= SimdLevel::Avx2    ? Int8Kernel::Avx2
-                                                               : Int8Kernel::Portable;
+      const bool uncapped = cap == cpu_simd_level();
+      return cpu_has_avx512_vnni() && cap >= SimdLevel::Avx512      ? Int8Kernel::Avx512Vnni
+             : cpu_has_avx_vnni() && uncapped && cap >= SimdLevel::Avx2 ? Int8Kernel::AvxVnni
+             : cpu_has_avx2_fma() && cap >= SimdLevel::Avx2             ? Int8Kernel::Avx2
+                                                                        : Int8Kernel::Portable;
     }();
-    KVB_CHECK(chosen != Int8Kernel::Auto, "KVB_INT8_KERNEL={}: expected portable, avx2 or avx512_vnni",
+    KVB_CHECK(chosen != Int8Kernel::Auto, "KVB_INT8_KERNEL={}: expected portable, avx2, avx_vnni or avx512_vnni",
               std::getenv("KVB_INT8_KERNEL"));
     k = chosen;
   }
@@ -449,7 +412,7 @@ void quantize_q8(const float* x, int64_t n, int64_t cols, Q8Activations& out, In
     const int64_t off = i * kBlock;  // rows are contiguous, so block i starts at i * 32
     if (k == Int8Kernel::Avx512Vnni)
       quantize_block_avx512(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
-    else if (k == Int8Kernel::Avx2)
+    else if (k == Int8Kernel::Avx2 || k == Int8Kernel::AvxVnni)
       quantize_block_avx2(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
     else
       quantize_block_scalar(x + off, out.q.data() + off, out.d[i], out.s[i], out.qsum[i]);
@@ -464,7 +427,7 @@ void int8_linear(const Q8Activations& a, const WeightMatrix& w, float* y, Int8Ke
   if (k == Int8Kernel::Portable)
     int8_linear_portable(a, w, y);
   else
-    int8_linear_packed(a, w, y, k == Int8Kernel::Avx512Vnni);
+    int8_linear_packed(a, w, y, k);
 }
 
 // ---- int8 attention scores ----
@@ -509,7 +472,7 @@ void int8_scores(const Q8Activations& q, int64_t i0, int64_t m, int64_t block0, 
     const auto& p = *std::static_pointer_cast<const VnniPacked>(k.packed);
     for (int64_t t0 = 0; t0 < m; t0 += kTile)
       for (int64_t g = 0; g * kGroup < C; ++g)
-        packed_tile(resolve_int8_kernel(Int8Kernel::Auto) == Int8Kernel::Avx512Vnni, DType::Q8_0,
+        packed_tile(resolve_int8_kernel(Int8Kernel::Auto), DType::Q8_0,
                     int(std::min(kTile, m - t0)), p, g, q, i0 + t0, block0, S + t0 * C, C, C);
     return;
   }

@@ -43,18 +43,19 @@ MatmulMode parse_matmul_mode(std::string_view s);
 bool int8_gemm_supports(DType t);
 
 // The integer kernels, chosen at run time from the CPU's features (each is compiled for its
-// instructions whatever the build's -march): AVX-512 VNNI, AVX2 (+FMA; vpmaddubsw as llama.cpp's AVX2
-// path), or the portable loop. All give the same bits. Auto: the environment variable
-// KVB_INT8_KERNEL (portable | avx2 | avx512_vnni) when set, else the fastest this CPU runs.
-enum class Int8Kernel { Auto, Portable, Avx2, Avx512Vnni };
-// True when this CPU runs AVX-512 F/BW/VL/DQ + VNNI / AVX2 + FMA (checked at run time).
+// instructions whatever the build's -march): AVX-512 VNNI, AVX-VNNI (256-bit vpdpbusd, on CPUs that
+// have it without AVX-512), AVX2 (+FMA; vpmaddubsw as llama.cpp's AVX2 path), or the portable loop. All give the same bits. Auto: the environment variable
+// KVB_INT8_KERNEL (portable | avx2 | avx_vnni | avx512_vnni) when set, else the fastest this CPU runs.
+enum class Int8Kernel { Auto, Portable, Avx2, AvxVnni, Avx512Vnni };
+// True when this CPU runs AVX-512 F/BW/VL/DQ + VNNI / AVX2 + FMA / AVX-VNNI (checked at run time).
 bool cpu_has_avx512_vnni();
 bool cpu_has_avx2_fma();
+bool cpu_has_avx_vnni();  // the 256-bit VEX vpdpbusd (Alder Lake, Sapphire Rapids, Zen 5, ...)
 bool int8_kernel_runs_here(Int8Kernel k);
 // Auto resolved as above; kvb::Error for an unknown KVB_INT8_KERNEL or a kernel this CPU cannot run.
 Int8Kernel resolve_int8_kernel(Int8Kernel k);
-std::string_view int8_kernel_name(Int8Kernel k);  // "avx512_vnni" | "avx2" | "portable" | "auto"
-// The kernel Int8Kernel::Auto runs: "avx512_vnni", "avx2" or "portable".
+std::string_view int8_kernel_name(Int8Kernel k);  // "avx512_vnni" | "avx_vnni" | "avx2" | "portable" | "auto"
+// The kernel Int8Kernel::Auto runs: "avx512_vnni", "avx_vnni", "avx2" or "portable".
 std::string_view int8_kernel_name();
 // "f32" or "int8 (avx512_vnni)" / "int8 (avx2)" / "int8 (portable)": what a run records in its provenance.
 std::string matmul_description(MatmulMode m);
