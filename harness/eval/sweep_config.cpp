@@ -52,6 +52,8 @@ json yaml_node_to_json(const YAML::Node& n, const std::string& source) {
       for (const auto& kv : n) {
         KVB_CHECK(kv.first.IsScalar(), "{}:{}:{}: a mapping key must be a plain value, not a {}", source,
                   kv.first.Mark().line + 1, kv.first.Mark().column + 1, kv.first.IsMap() ? "mapping" : "list");
+        KVB_CHECK(unicode::is_valid_utf8(kv.first.Scalar()), "{}:{}:{}: a mapping key is not UTF-8 text", source,
+                  kv.first.Mark().line + 1, kv.first.Mark().column + 1);
         o[kv.first.Scalar()] = yaml_node_to_json(kv.second, source);
       }
       return o;
@@ -60,6 +62,9 @@ json yaml_node_to_json(const YAML::Node& n, const std::string& source) {
       break;
   }
   const std::string s = n.Scalar();
+  // yaml-cpp can make invalid UTF-8 from valid text (escapes, its own folding): checked per value too.
+  KVB_CHECK(unicode::is_valid_utf8(s), "{}:{}:{}: a value is not UTF-8 text", source, n.Mark().line + 1,
+            n.Mark().column + 1);
   if (n.Tag() == "!") return s;  // quoted: always a string
   static const std::regex int_re(R"([-+]?[0-9]+)");
   static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
