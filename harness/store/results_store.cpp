@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "core/fault_point.h"
@@ -323,7 +325,18 @@ ResultsStore::ResultsStore(const fs::path& path, bool read_only) : path_(path), 
               "{}: written by a newer kvbench (schema version {}, this build knows up to {}); use a newer build",
               path.string(), version, kStoreSchemaVersion);
     if (!read_only) {
-      exec("PRAGMA journal_mode=WAL");
+      // journal_mode=WAL needs an exclusive lock and SQLite does not wait for it with the busy handler:
+      // two sweeps creating one database at once got "database is locked" here (StorageFaults.TwoSweeps...).
+      // Retried for up to 30 s, like every other lock.
+      for (int attempt = 0;; ++attempt) {
+        const int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK) break;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 3000) {
+          exec("PRAGMA journal_mode=WAL");  // throws with SQLite's message
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       exec("PRAGMA synchronous=FULL");
       exec("PRAGMA foreign_keys=ON");
       migrate();
