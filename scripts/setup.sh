@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # chromium: headless browser for the HTML report's browser test (tests/test_report.cpp; skipped without it).
 # munge slurmctld slurmd slurm-client: the single-node Slurm that tests/test_slurm.cpp starts with
 # scripts/slurm-local.sh (`kvbench slurm`, docs/cluster.md), which starts its own daemons in a temp dir.
+# clang, libclang-rt-14-dev (libFuzzer, sanitizer runtimes), libomp-14-dev: scripts/fuzz.sh and scripts/sanitize.sh.
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config git python3 python3-pip unzip
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libgtest-dev libbenchmark-dev
   libopenblas-dev libopenblas-openmp-dev libutf8proc-dev libyaml-cpp-dev wamerican chromium
-  munge slurmctld slurmd slurm-client)
+  munge slurmctld slurmd slurm-client clang libclang-rt-14-dev libomp-14-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -20,7 +20,8 @@ void run_merge(const MergeArgs& a) {
   for (const auto& in : a.inputs) {
     std::error_code ec;
     KVB_CHECK(std::filesystem::exists(in, ec), "{}: results database not found", in);
-    ResultsStore check(in, true);  // every input is a readable kvbench store before anything is written
+    ResultsStore check(in, true);  // every input is a readable, undamaged kvbench store before anything is written
+    check.check_integrity();
   }
   ResultsStore out(a.output);
   int64_t total = 0;

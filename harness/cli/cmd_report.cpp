@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/fault_point.h"
 #include "core/log.h"
 #include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
 #include "reports/html_report.h"
@@ -74,7 +75,10 @@ void run_report(const ReportArgs& a) {
   std::string html;
   try {
     html = reports::render_html_report(data, o);
-    file << html;
+    file.write(html.data(), std::streamsize(html.size() / 2));
+    file.flush();
+    fault_point("report.write");  // tests/test_storage_faults.cpp: SIGKILL with half the page written
+    file.write(html.data() + html.size() / 2, std::streamsize(html.size() - html.size() / 2));
     file.close();
     KVB_CHECK(!file.fail(), "{}: write failed ({})", a.output, std::strerror(errno));
     std::error_code ec;

@@ -21,6 +21,7 @@
 #include "eval/task.h"
 #include "model/chat_template.h"
 #include "model/model_path.h"
+#include "model/unicode.h"
 #include "store/provenance.h"
 
 namespace fs = std::filesystem;
@@ -34,25 +35,36 @@ std::string config_hash(const json& canonical) { return fnv1a64_hex(canonical.du
 
 namespace {
 
-json yaml_node_to_json(const YAML::Node& n) {
+// Throws kvb::Error (with the node's line) for what JSON cannot hold: a key that is not a scalar
+// (`? [a, b]: 1`); a number too large for a double stays text (tests/fuzz/regressions/sweep_yaml/).
+json yaml_node_to_json(const YAML::Node& n, const std::string& source) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
       return nullptr;
     case YAML::NodeType::Sequence: {
       json a = json::array();
-      for (const auto& e : n) a.push_back(yaml_node_to_json(e));
+      for (const auto& e : n) a.push_back(yaml_node_to_json(e, source));
       return a;
     }
     case YAML::NodeType::Map: {
       json o = json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_node_to_json(kv.second);
+      for (const auto& kv : n) {
+        KVB_CHECK(kv.first.IsScalar(), "{}:{}:{}: a mapping key must be a plain value, not a {}", source,
+                  kv.first.Mark().line + 1, kv.first.Mark().column + 1, kv.first.IsMap() ? "mapping" : "list");
+        KVB_CHECK(unicode::is_valid_utf8(kv.first.Scalar()), "{}:{}:{}: a mapping key is not UTF-8 text", source,
+                  kv.first.Mark().line + 1, kv.first.Mark().column + 1);
+        o[kv.first.Scalar()] = yaml_node_to_json(kv.second, source);
+      }
       return o;
     }
     case YAML::NodeType::Scalar:
       break;
   }
   const std::string s = n.Scalar();
+  // yaml-cpp can make invalid UTF-8 from valid text (escapes, its own folding): checked per value too.
+  KVB_CHECK(unicode::is_valid_utf8(s), "{}:{}:{}: a value is not UTF-8 text", source, n.Mark().line + 1,
+            n.Mark().column + 1);
   if (n.Tag() == "!") return s;  // quoted: always a string
   static const std::regex int_re(R"([-+]?[0-9]+)");
   static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
@@ -66,7 +78,13 @@ json yaml_node_to_json(const YAML::Node& n) {
       return s;
     }
   }
-  if (std::regex_match(s, float_re)) return std::stod(s);
+  if (std::regex_match(s, float_re)) {
+    try {
+      return std::stod(s);
+    } catch (const std::out_of_range&) {
+      return s;  // 1e999: not a double; validation then names the field that wanted a number
+    }
+  }
   return s;
 }
 
@@ -440,13 +458,26 @@ void estimate_cases(SweepCell& cell) {
 }  // namespace
 
 json yaml_to_json(const std::string& text, const std::string& source) {
+  // JSON strings must be UTF-8 (nlohmann::json::dump throws on anything else, far from here); JSON
+  // files are checked by the JSON parser, YAML text here (tests/fuzz/regressions/sweep_yaml/).
+  if (!unicode::is_valid_utf8(text)) {
+    size_t line = 1, pos = 0;
+    while (pos < text.size()) {
+      const unicode::CodePoint ch = unicode::decode(text, pos);
+      if (!ch.valid) break;
+      if (text[pos] == '\n') ++line;
+      pos += ch.len;
+    }
+    KVB_FAIL("{}:{}: not UTF-8 text (byte 0x{:02x} at offset {}); save the file as UTF-8", source, line,
+             static_cast<unsigned char>(text[pos]), pos);
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     KVB_FAIL("{}:{}:{}: invalid YAML: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg);
   }
-  return yaml_node_to_json(root);
+  return yaml_node_to_json(root, source);
 }
 
 SweepConfig load_sweep_config(const fs::path& path) {

@@ -55,7 +55,20 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
       KVB_CHECK(offs.size() == 2 && offs[0] <= offs[1], "{}: data_offsets must be [begin, end]", where);
       KVB_CHECK(offs[1] <= data_size, "{}: data [{}, {}) reaches past the end of the file (data section is {} bytes)",
                 where, offs[0], offs[1], data_size);
-      size_t want = dtype_nbytes(t.dtype, t.numel(), where);
+      // Element count without overflow (three dimensions of 2^39 overflow int64: UBSan, and a wrapped
+      // count could pass the size check; tests/fuzz/regressions/safetensors/).
+      int64_t numel = 1;
+      // The product of the non-zero dimensions is bounded too: RawTensor::numel() multiplies in order, so
+      // [2^39, 2^39, 0] would overflow there before reaching the zero.
+      int64_t nonzero = 1;
+      for (int64_t d : t.shape) {
+        if (d == 0) continue;
+        KVB_CHECK(nonzero <= (int64_t(1) << 50) / d, "{}: shape {} has more elements than a file can hold", where,
+                  info["shape"].dump());
+        nonzero *= d;
+      }
+      for (int64_t d : t.shape) numel *= d;
+      size_t want = dtype_nbytes(t.dtype, numel, where);
       KVB_CHECK(offs[1] - offs[0] == want, "{}: holds {} bytes but shape {} of {} needs {}", where, offs[1] - offs[0],
                 info["shape"].dump(), dtype_name(t.dtype), want);
       t.data = data + offs[0];

@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
+#include "core/fault_point.h"
 #include "store/provenance.h"
 
 namespace fs = std::filesystem;
@@ -19,6 +22,32 @@ namespace kvb {
 namespace {
 
 constexpr int kApplicationId = 0x6b766231;  // "kvb1": marks the file as a kvbench results store
+
+// A WAL database in a folder nobody may write (a read-only filesystem, a read-only share) cannot be
+// opened even read-only: SQLite must create its -shm file beside it. Nobody can change it there either,
+// so such a file is read "immutable" (no locks, no -shm) -- unless a -wal file holds commits the
+// database file lacks, which immutable reading would silently skip.
+bool writable_folder(const fs::path& db) {
+  const fs::path dir = db.has_parent_path() ? db.parent_path() : fs::path(".");
+  return access(dir.c_str(), W_OK) == 0;
+}
+
+bool has_pending_wal(const fs::path& db) {
+  std::error_code ec;
+  const auto size = fs::file_size(db.string() + "-wal", ec);
+  return !ec && size > 0;
+}
+
+std::string immutable_uri(const fs::path& db) {
+  std::string out = "file:";
+  for (char c : fs::absolute(db).string()) {
+    if (c == '%' || c == '?' || c == '#')
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    else
+      out += c;
+  }
+  return out + "?immutable=1";
+}
 
 // kMigrations[i] takes the schema from user_version i to i + 1.
 const char* const kMigrations[] = {
@@ -246,11 +275,28 @@ ResultsStore::ResultsStore(const fs::path& path, bool read_only) : path_(path), 
   KVB_CHECK(!fs::is_directory(path, ec), "{}: is a directory, not a results database", path.string());
   if (!read_only && path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_URI;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+  std::string name = path.string();
+  if (read_only && !writable_folder(path)) {
+    KVB_CHECK(!has_pending_wal(path),
+              "{}: the database's -wal file holds changes not yet in the database, and its folder cannot be written "
+              "(read-only filesystem?); copy the database with its -wal file to a writable folder and open it there",
+              path.string());
+    name = immutable_uri(path);
+  }
+  KVB_CHECK(read_only || writable_folder(path),
+            "{}: cannot write the results database: its folder is read-only (a read-only filesystem or no write "
+            "permission); give --db / -o a path in a writable folder",
+            path.string());
+  if (sqlite3_open_v2(name.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
     KVB_FAIL("{}: cannot open results database: {}", path.string(), msg);
+  }
+  if (!read_only && sqlite3_db_readonly(db_, "main") == 1) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    KVB_FAIL("{}: cannot write the results database: the file is read-only", path.string());
   }
   sqlite3_busy_timeout(db_, 30000);
   try {
@@ -279,7 +325,18 @@ ResultsStore::ResultsStore(const fs::path& path, bool read_only) : path_(path), 
               "{}: written by a newer kvbench (schema version {}, this build knows up to {}); use a newer build",
               path.string(), version, kStoreSchemaVersion);
     if (!read_only) {
-      exec("PRAGMA journal_mode=WAL");
+      // journal_mode=WAL needs an exclusive lock and SQLite does not wait for it with the busy handler:
+      // two sweeps creating one database at once got "database is locked" here (StorageFaults.TwoSweeps...).
+      // Retried for up to 30 s, like every other lock.
+      for (int attempt = 0;; ++attempt) {
+        const int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK) break;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 3000) {
+          exec("PRAGMA journal_mode=WAL");  // throws with SQLite's message
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       exec("PRAGMA synchronous=FULL");
       exec("PRAGMA foreign_keys=ON");
       migrate();
@@ -309,6 +366,18 @@ void ResultsStore::exec(const std::string& sql) {
     sqlite3_free(err);
     KVB_FAIL("{}: {} (running: {})", path_.string(), msg, sql.substr(0, 120));
   }
+}
+
+void ResultsStore::check_integrity() {
+  std::vector<std::string> problems;
+  try {
+    Statement q = prepare("PRAGMA quick_check(3)");
+    while (q.step()) problems.push_back(q.text(0));
+  } catch (const Error& e) {
+    KVB_FAIL("{}: damaged results database ({})", path_.string(), e.what());
+  }
+  KVB_CHECK(problems.size() == 1 && problems[0] == "ok", "{}: damaged results database (SQLite quick_check: {})",
+            path_.string(), fmt::join(problems, "; "));
 }
 
 int ResultsStore::schema_version() {
@@ -376,25 +445,24 @@ void ResultsStore::plan_config(int64_t run_id, const std::string& config_hash, i
 }
 
 void ResultsStore::put_config(const ConfigRecord& c) {
-  {
-    Statement q = prepare("SELECT canonical_json FROM configs WHERE config_hash = ?");
-    q.bind(1, c.hash);
-    if (q.step()) {
-      KVB_CHECK(q.text(0) == c.canonical_json, "{}: config hash {} is stored for a different configuration ({} vs {})",
-                path_.string(), c.hash, q.text(0), c.canonical_json);
-      return;
-    }
-  }
+  // INSERT OR IGNORE, then compare: atomic when another process (a second sweep on this database)
+  // inserts the same configuration between our look and our insert (a look-then-insert failed there
+  // with "UNIQUE constraint failed"; tests/test_storage_faults.cpp, TwoSweepsWritingOneDatabaseAtOnce...).
   Statement s = prepare(
-      "INSERT INTO configs (config_hash, canonical_json, model_path, model_name, model_hash, chat_template, weights, "
-      "method, method_version, method_params, compression_ratio, token_budget, mode, task, task_version, task_params, "
-      "length, seed, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "INSERT OR IGNORE INTO configs (config_hash, canonical_json, model_path, model_name, model_hash, chat_template, "
+      "weights, method, method_version, method_params, compression_ratio, token_budget, mode, task, task_version, "
+      "task_params, length, seed, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.bind(1, c.hash).bind(2, c.canonical_json).bind(3, c.model_path).bind(4, c.model_name).bind(5, c.model_hash);
   s.bind(6, c.chat_template).bind(7, c.weights).bind(8, c.method).bind(9, int64_t(c.method_version));
   s.bind(10, c.method_params).bind(11, c.compression_ratio).bind(12, c.token_budget).bind(13, c.mode);
   s.bind(14, c.task).bind(15, int64_t(c.task_version)).bind(16, c.task_params).bind(17, c.length);
   s.bind(18, int64_t(c.seed)).bind(19, utc_now());
   s.run();
+  Statement q = prepare("SELECT canonical_json FROM configs WHERE config_hash = ?");
+  q.bind(1, c.hash);
+  KVB_CHECK(q.step(), "{}: config hash {} was not stored", path_.string(), c.hash);
+  KVB_CHECK(q.text(0) == c.canonical_json, "{}: config hash {} is stored for a different configuration ({} vs {})",
+            path_.string(), c.hash, q.text(0), c.canonical_json);
 }
 
 std::map<std::string, StoredCase> ResultsStore::stored_cases(const std::string& config_hash) {
@@ -506,10 +574,16 @@ int64_t ResultsStore::merge_from(const fs::path& other) {
   std::error_code ec;
   KVB_CHECK(fs::exists(other, ec), "{}: results database not found", other.string());
   KVB_CHECK(!fs::equivalent(other, path_, ec), "{}: cannot merge a database into itself", other.string());
-  { ResultsStore check(other, false); }  // validates, migrates forward, checkpoints nothing else
+  // Validates and migrates the source forward; a source in a folder we cannot write (a read-only
+  // filesystem) is validated read-only and attached immutable (see writable_folder).
+  const bool source_writable = writable_folder(other);
+  {
+    ResultsStore check(other, !source_writable);
+    check.check_integrity();  // a damaged page would otherwise fail halfway, naming this database
+  }
   {
     Statement a = prepare("ATTACH DATABASE ? AS src");
-    a.bind(1, other.string());
+    a.bind(1, source_writable ? other.string() : immutable_uri(other));
     a.run();
   }
   int64_t changed = 0;
@@ -526,6 +600,7 @@ int64_t ResultsStore::merge_from(const fs::path& other) {
         "git_dirty, kvbench_version, build_type, compiler, cxx_flags, cpu_model, cpu_flags, cpu_cores, gpu, libraries, "
         "host, os, pid FROM src.runs WHERE uuid NOT IN (SELECT uuid FROM main.runs) ORDER BY run_id");
     exec("INSERT INTO run_map SELECT s.run_id, m.run_id FROM src.runs s JOIN main.runs m ON m.uuid = s.uuid");
+    fault_point("merge.after_runs");
     // Configs: the same hash must mean the same configuration.
     {
       Statement q = prepare(
@@ -573,6 +648,7 @@ int64_t ResultsStore::merge_from(const fs::path& other) {
                     cols, src_cols));
     changed = sqlite3_changes(db_);
     exec("INSERT OR IGNORE INTO main.file_hashes SELECT * FROM src.file_hashes");
+    fault_point("merge.before_commit");
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);

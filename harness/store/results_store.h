@@ -135,6 +135,10 @@ class ResultsStore {
   // conflicts roll everything back and throw listing them. Returns the samples added or replaced.
   int64_t merge_from(const std::filesystem::path& other);
 
+  // Reads every page (PRAGMA quick_check): a damaged file (bad sectors, a truncated or scribbled copy)
+  // throws kvb::Error naming it. O(file size); `merge` runs it on every input before writing anything.
+  void check_integrity();
+
   Statement prepare(const std::string& sql);
   void exec(const std::string& sql);
   sqlite3* handle() { return db_; }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz/, clang, AddressSanitizer + UndefinedBehaviorSanitizer) and
+# runs each for SECONDS over a copy of its seed corpus (tests/fuzz/corpus/<target>), one at a time.
+# Any crash, hang (-timeout), out-of-memory, leak or sanitizer report fails the run; the input is kept
+# in $BUILD_DIR/fuzz-artifacts/<target>/ (replay: $BUILD_DIR/tests/fuzz/fuzz_<target> FILE; add it to
+# tests/fuzz/regressions/<target>/ with the fix). Prints a table: target, executions, corpus, result.
+# Usage: scripts/fuzz.sh [SECONDS=20] [TARGET...]   (BUILD_DIR=build-fuzz; RUNS=N also caps executions;
+#        KVB_FUZZ_NO_BUILD=1 uses the binaries already built). docs/reliability.md has the long runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET=${1:-20}
+shift || true
+BUILD_DIR=${BUILD_DIR:-build-fuzz}
+JOBS=${JOBS:-$(nproc)}
+ALL_TARGETS=(gguf safetensors tokenizer_json chat_template sweep_yaml sweep_json dataset_rows duo_pattern results_db)
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
+for t in "${TARGETS[@]}"; do
+  [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || { echo "fuzz: unknown target '$t' (targets: ${ALL_TARGETS[*]})" >&2; exit 2; }
+done
+command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (apt-get install clang libclang-rt-dev; scripts/setup.sh)" >&2; exit 2; }
+
+if [ "${KVB_FUZZ_NO_BUILD:-0}" != "1" ]; then
+  # -O1 keeps the build short; one build folder also serves scripts/sanitize.sh (KVB_BUILD_TESTS=ON).
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1" \
+    -DKVB_BUILD_TESTS=ON -DKVB_BUILD_BENCH=OFF -DKVB_CUDA=OFF -DKVB_FUZZ=ON -DKVB_SANITIZE=address,undefined >/dev/null
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target $(printf 'fuzz_%s ' "${TARGETS[@]}")
+fi
+
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:allocator_may_return_null=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export TMPDIR=${TMPDIR:-/tmp}
+failed=()
+printf '%-16s %12s %8s %s\n' target executions corpus result > "$BUILD_DIR/fuzz-summary.txt"
+for t in "${TARGETS[@]}"; do
+  corpus="$BUILD_DIR/fuzz-corpus/$t" artifacts="$BUILD_DIR/fuzz-artifacts/$t" log="$BUILD_DIR/fuzz-$t.log"
+  mkdir -p "$corpus" "$artifacts"
+  cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+  extra=()
+  [ -n "${RUNS:-}" ] && extra+=(-runs="$RUNS")
+  rc=0
+  "$BUILD_DIR/tests/fuzz/fuzz_$t" "$corpus" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
+    -malloc_limit_mb=1024 -max_len=65536 -artifact_prefix="$artifacts/" -print_final_stats=1 "${extra[@]}" \
+    >"$log" 2>&1 || rc=$?
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  size=$(find "$corpus" -type f | wc -l)
+  if [ $rc -eq 0 ]; then result=ok; else result="FAILED (exit $rc; $(ls -t "$artifacts" | head -1))"; failed+=("$t"); fi
+  printf '%-16s %12s %8s %s\n' "$t" "${execs:-?}" "$size" "$result" | tee -a "$BUILD_DIR/fuzz-summary.txt"
+  [ $rc -eq 0 ] || grep -E 'ERROR|SUMMARY|terminate|what\(\)|runtime error' "$log" | head -5 >&2
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: findings in ${failed[*]} (logs: $BUILD_DIR/fuzz-<target>.log, inputs: $BUILD_DIR/fuzz-artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz: ${#TARGETS[@]} targets, ${SECONDS_PER_TARGET}s each, no findings"

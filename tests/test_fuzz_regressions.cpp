@@ -1,0 +1,69 @@
+// Replays every fuzz seed (tests/fuzz/corpus/<target>/) and every input a fuzzer once crashed on
+// (tests/fuzz/regressions/<target>/) through the same target functions the libFuzzer binaries run
+// (tests/fuzz/fuzz_targets.h), in the normal build: each must end in success or a kvb::Error. So a
+// fixed crash stays fixed in CI even where clang/libFuzzer are absent. docs/reliability.md.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fuzz/fuzz_targets.h"
+#include "test_util.h"
+
+namespace kvb {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Runs every file under tests/fuzz/<kind>/<target>; returns how many ran.
+int replay(const std::string& kind, const fuzz::Target& t) {
+  const fs::path dir = test::tests_dir() / "fuzz" / kind / t.name;
+  if (!fs::is_directory(dir)) return 0;
+  std::set<fs::path> files;  // sorted: a failure names the same first file every time
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != "README.md") files.insert(e.path());
+  for (const fs::path& f : files) {
+    SCOPED_TRACE("input " + f.string());
+    const std::vector<uint8_t> bytes = read_bytes(f);
+    try {
+      t.run(bytes.data(), bytes.size());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << t.name << ": " << f.filename() << " escaped as " << typeid(e).name() << ": " << e.what();
+    }
+  }
+  return int(files.size());
+}
+
+class FuzzReplay : public ::testing::TestWithParam<fuzz::Target> {};
+
+TEST_P(FuzzReplay, SeedsAndPastCrashesEndInSuccessOrOneError) {
+  const fuzz::Target& t = GetParam();
+  const int seeds = replay("corpus", t);
+  EXPECT_GT(seeds, 0) << "no seed corpus in tests/fuzz/corpus/" << t.name;
+  const int crashes = replay("regressions", t);
+  RecordProperty("seeds", seeds);
+  RecordProperty("regressions", crashes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay, ::testing::ValuesIn(fuzz::targets()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Every regressions/ folder belongs to a target (a renamed target must not orphan its crashes).
+TEST(FuzzReplayLayout, EveryRegressionFolderNamesATarget) {
+  const fs::path dir = test::tests_dir() / "fuzz" / "regressions";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << "no regressions yet";
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) EXPECT_NE(fuzz::find_target(e.path().filename().string()), nullptr) << e.path();
+}
+
+}  // namespace
+}  // namespace kvb
