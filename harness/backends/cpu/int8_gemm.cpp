@@ -12,6 +12,7 @@
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* placeholders.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include "core/simd.h"
@@ -338,7 +339,11 @@ bool cpu_has_avx512_vnni() {
 }
 
 bool cpu_has_avx_vnni() {
-  static const bool has = cpu_has_avx2_fma() && __builtin_cpu_supports("avxvnni");
+  // CPUID leaf 7 subleaf 1, EAX bit 4 (GCC 12 and clang 14 disagree on __builtin_cpu_supports("avxvnni")).
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return cpu_has_avx2_fma() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1u);
+  }();
   return has;
 }
 
