@@ -26,7 +26,7 @@ for level in $LEVELS; do
   for mode in f32 int8; do
     KVB_SIMD=$level "$KVBENCH" bench -q --model "$MODEL" --prefill 512,2048,8192 --decode-context 2048 \
       --decode-tokens 64 --repeats "$REPS" -t "$THREADS" --matmul "$mode" --json "$OUT/kvbench_${level}_$mode.json" >/dev/null
-    echo "== KVB_SIMD=$level --matmul $mode: $(KVB_SIMD=$level "$KVBENCH" list backends | head -1 | sed 's/.*kernels: //')"
+    echo "== KVB_SIMD=$level --matmul $mode: $(KVB_SIMD=$level "$KVBENCH" list backends | head -1 | sed 's/^.*OpenMP); //')"
     if [[ -n "$py" ]]; then
       "$py" "$ROOT/scripts/bench/vs_llamacpp.py" --compare "$OUT/kvbench_${level}_$mode.json" "$OUT/llamacpp_$level.json"
     else
