@@ -1,6 +1,8 @@
 // Run-time instruction-set choice; see simd.h.
 #include "core/simd.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -12,7 +14,9 @@ SimdLevel cpu_simd_level() {
 #if KVB_SIMD_X86
   static const SimdLevel level = [] {
     __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);  // (clang 14 lacks "f16c" here)
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     return avx512 ? SimdLevel::Avx512 : avx2 ? SimdLevel::Avx2 : SimdLevel::Portable;
