@@ -37,6 +37,10 @@ for t in "${TARGETS[@]}"; do
   corpus="$BUILD_DIR/fuzz-corpus/$t" artifacts="$BUILD_DIR/fuzz-artifacts/$t" log="$BUILD_DIR/fuzz-$t.log"
   mkdir -p "$corpus" "$artifacts"
   cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+  # The header of the shared stories260K GGUF (metadata + tensor directory, no weights) as one more gguf
+  # seed, cut at run time: the project commits only the seeds it wrote itself.
+  stories=../shared/models/stories260K/stories260K.gguf
+  if [ "$t" = gguf ] && [ -f "$stories" ]; then head -c 14176 "$stories" > "$corpus/stories260K_header.gguf"; fi
   extra=()
   [ -n "${RUNS:-}" ] && extra+=(-runs="$RUNS")
   rc=0

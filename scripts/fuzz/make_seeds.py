@@ -82,9 +82,7 @@ def tiny_llama_gguf():
 
 put("gguf", "tiny_llama.gguf", tiny_llama_gguf())
 put("gguf", "every_value_type.gguf", bytes.fromhex(json.load(open(os.path.join(G, "quant", "blocks.json")))["metadata_gguf"]["hex"]))
-stories = os.path.join(SHARED, "stories260K", "stories260K.gguf")
-if os.path.exists(stories):
-    put("gguf", "stories260K_header.gguf", open(stories, "rb").read()[:14176])  # data_offset: header only
+# (The header of ../shared/models/stories260K is added by scripts/fuzz.sh at run time: not a file we wrote.)
 
 # ---- safetensors: F32, F16 and BF16 tensors, and an index-style __metadata__ entry.
 def safetensors(tensors, meta=None):
