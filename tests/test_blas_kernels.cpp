@@ -31,7 +31,7 @@ TEST(BlasKernels, ThisProcessRunsTheKernelsTheCpuSupports) {
 }
 
 TEST(BlasKernels, KvbenchSaysWhichKernelsRunAndKeepsTheUsersChoice) {
-  const std::string kvbench = KVB_BINARY;
+  const std::string kvbench = kvb::test::kvbench_binary();
   const std::string plain = run("env -u OPENBLAS_CORETYPE -u KVB_BLAS_REEXEC " + kvbench + " list backends");
   EXPECT_NE(plain.find("OpenBLAS kernels: "), std::string::npos) << plain;
   if (!cpu::blas_kernels_for_this_cpu().empty()) {

@@ -50,7 +50,7 @@ TEST(Backends, UnknownBackendIsAnErrorNamingTheBuiltInOnes) {
 // CI must compile the CUDA backend: where nvcc is installed, a build without it is a mistake
 // (unless it was turned off on purpose with -DKVB_CUDA=OFF).
 TEST(Backends, CudaIsBuiltWhereNvccIsInstalled) {
-  if (std::string(KVB_CUDA_SETTING) == "OFF") GTEST_SKIP() << "configured with -DKVB_CUDA=OFF";
+  if (std::string(kvb::test::cuda_setting()) == "OFF") GTEST_SKIP() << "configured with -DKVB_CUDA=OFF";
   if (!std::filesystem::exists("/usr/local/cuda/bin/nvcc")) GTEST_SKIP() << "no nvcc in /usr/local/cuda/bin";
   ADD_FAILURE() << "/usr/local/cuda/bin/nvcc exists but this build has no CUDA backend (KVB_CUDA=OFF?)";
 }

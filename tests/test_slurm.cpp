@@ -202,7 +202,7 @@ TEST(SlurmThreads, ThreadsZeroMeansTheCpusOfTheAffinityMask) {
   j["engine"]["threads"] = 0;
   j["methods"] = {"full"};
   const fs::path cfg = write_config(dir, j), db = dir / "t.db";
-  const ProcessResult r = run_process({"taskset", "-c", "0", KVB_BINARY, "-q", "sweep", cfg.string(), "--db", db.string()});
+  const ProcessResult r = run_process({"taskset", "-c", "0", kvb::test::kvbench_binary(), "-q", "sweep", cfg.string(), "--db", db.string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(scalar(db, "SELECT count(*) FROM samples WHERE threads = 1"), scalar(db, "SELECT count(*) FROM samples"));
   EXPECT_GT(scalar(db, "SELECT count(*) FROM samples"), 0);

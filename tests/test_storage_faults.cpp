@@ -290,7 +290,7 @@ TEST(StorageFaults, TwoSweepsWritingOneDatabaseAtOnceStoreEveryRowOnce) {
   write_yaml("a.yaml", "full, streaming_llm, h2o");
   write_yaml("b.yaml", "streaming_llm, snapkv, random");
   const fs::path shared = d / "shared.db", ref_a = d / "ref_a.db", ref_b = d / "ref_b.db";
-  const std::string bin = q(KVB_BINARY);
+  const std::string bin = q(kvb::test::kvbench_binary());
   auto sweep_cmd = [&](const std::string& yaml, const fs::path& db, const std::string& tag) {
     return "(" + bin + " sweep " + q(d / yaml) + " --db " + q(db) + " -q > " + q(d / (tag + ".log")) +
            " 2>&1; echo $? > " + q(d / (tag + ".rc")) + ")";

@@ -323,7 +323,7 @@ TEST(Sweep, ShardsTogetherEqualTheWholeSweep) {
 
 // Starts `kvbench args...` with its output discarded; returns the pid.
 pid_t spawn_kvbench(const std::vector<std::string>& args) {
-  std::vector<std::string> all{KVB_BINARY};
+  std::vector<std::string> all{kvb::test::kvbench_binary()};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
@@ -333,7 +333,7 @@ pid_t spawn_kvbench(const std::vector<std::string>& args) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, KVB_BINARY, &fa, nullptr, argv.data(), environ), 0);
+  EXPECT_EQ(posix_spawn(&pid, kvb::test::kvbench_binary(), &fa, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);
   return pid;
 }

@@ -10,14 +10,20 @@
 
 namespace kvb::test {
 
-inline std::filesystem::path tests_dir() { return KVB_TESTS_DIR; }
+// Build facts, defined in test_paths.cpp (the only object compiled with the checkout's paths).
+const char* tests_dir_path();     // tests/ of the checkout
+const char* kvbench_binary();     // the kvbench built beside the tests
+const char* test_tmp_path();      // a scratch folder in the build tree
+const char* cuda_setting();       // the KVB_CUDA configure setting: ON, OFF or AUTO
+
+inline std::filesystem::path tests_dir() { return tests_dir_path(); }
 inline std::filesystem::path golden_dir() { return tests_dir() / "golden"; }
 inline std::filesystem::path source_dir() { return tests_dir().parent_path(); }
 inline std::filesystem::path shared_dir() { return source_dir().parent_path() / "shared"; }
 inline std::filesystem::path stories260k() { return shared_dir() / "models/stories260K/stories260K.gguf"; }
 inline std::filesystem::path smollm2_gguf() { return source_dir() / "models/SmolLM2-135M-Instruct.Q4_1.gguf"; }
 inline std::filesystem::path tmp_dir() {
-  std::filesystem::path p = KVB_TEST_TMP;
+  std::filesystem::path p = test_tmp_path();
   std::filesystem::create_directories(p);
   return p;
 }
@@ -52,7 +58,7 @@ struct CommandResult {
 // Runs the kvbench binary with `args` (already shell-quoted), capturing stdout+stderr; `env`: extra
 // environment settings ("NAME=value ...") for that run.
 inline CommandResult run_kvbench_env(const std::string& env, const std::string& args) {
-  std::string cmd = "env " + env + " '" + std::string(KVB_BINARY) + "' " + args + " 2>&1";
+  std::string cmd = "env " + env + " '" + std::string(kvbench_binary()) + "' " + args + " 2>&1";
   CommandResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
