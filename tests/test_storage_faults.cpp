@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "store/results_store.h"
+#include "store_fixtures.h"
 #include "test_util.h"
 
 namespace kvb {
@@ -93,24 +94,7 @@ RowSet set_union(const RowSet& a, const RowSet& b) {
   return RowSet(u.begin(), u.end());
 }
 
-ConfigRecord config(const std::string& hash) {
-  ConfigRecord c;
-  c.hash = hash;
-  c.canonical_json = "{\"config\":\"" + hash + "\"}";
-  c.model_path = c.model_name = "m.gguf";
-  c.model_hash = "fnv1a64:0";
-  c.chat_template = "auto";
-  c.weights = "native";
-  c.method = "full";
-  c.method_version = 1;
-  c.method_params = "{}";
-  c.mode = "query_agnostic";
-  c.task = "niah_single";
-  c.task_version = 1;
-  c.task_params = "{}";
-  c.length = 300;
-  return c;
-}
+ConfigRecord config(const std::string& hash) { return test::config_record(hash); }
 
 // A database with one run, one config `tag` and `n` ok samples whose predictions are `pad` bytes long,
 // checkpointed (no -wal left) so the file alone is the database.

@@ -12,6 +12,7 @@
 #include "core/percentile.h"
 #include "store/provenance.h"
 #include "store/results_store.h"
+#include "store_fixtures.h"
 #include "test_util.h"
 
 namespace kvb {
@@ -30,25 +31,7 @@ std::string read_bytes(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-ConfigRecord config(const std::string& hash) {
-  ConfigRecord c;
-  c.hash = hash;
-  c.canonical_json = "{\"config\":\"" + hash + "\"}";
-  c.model_path = "m.gguf";
-  c.model_name = "m.gguf";
-  c.model_hash = "fnv1a64:0";
-  c.chat_template = "auto";
-  c.weights = "native";
-  c.method = "full";
-  c.method_version = 1;
-  c.method_params = "{}";
-  c.mode = "query_agnostic";
-  c.task = "niah_single";
-  c.task_version = 1;
-  c.task_params = "{}";
-  c.length = 300;
-  return c;
-}
+ConfigRecord config(const std::string& hash) { return test::config_record(hash); }
 
 SampleRecord sample(const std::string& config_hash, const std::string& case_id, const std::string& status,
                     const std::string& prediction, double score) {

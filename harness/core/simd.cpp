@@ -35,27 +35,33 @@ std::string_view simd_level_name(SimdLevel level) {
   }
 }
 
+namespace {
+
+// KVB_SIMD read once: the level it asks for (or the CPU's), or the problem with its value.
+struct SimdSetting {
+  SimdLevel level = SimdLevel::Portable;
+  std::string problem;  // empty when the setting is usable
+};
+
+SimdSetting read_simd_setting() {
+  const char* env = std::getenv("KVB_SIMD");
+  if (!env || !*env) return {cpu_simd_level(), {}};
+  for (SimdLevel l : {SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512}) {
+    if (simd_level_name(l) != env) continue;
+    if (simd_level_runs_here(l)) return {l, {}};
+    return {cpu_simd_level(),
+            fmt::format("KVB_SIMD={}: this CPU runs at most {}", env, simd_level_name(cpu_simd_level()))};
+  }
+  return {cpu_simd_level(), fmt::format("KVB_SIMD={}: expected portable, avx2 or avx512", env)};
+}
+
+}  // namespace
+
 SimdLevel simd_level() {
   // Parsed once; an invalid setting is reported on every call (the first use turns it into exit 2).
-  static const std::string problem_or_empty = [] {
-    const char* env = std::getenv("KVB_SIMD");
-    if (!env || !*env) return std::string();
-    for (SimdLevel l : {SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512})
-      if (simd_level_name(l) == env)
-        return simd_level_runs_here(l) ? std::string()
-                                       : fmt::format("KVB_SIMD={}: this CPU runs at most {}", env,
-                                                     simd_level_name(cpu_simd_level()));
-    return fmt::format("KVB_SIMD={}: expected portable, avx2 or avx512", env);
-  }();
-  static const SimdLevel level = [] {
-    const char* env = std::getenv("KVB_SIMD");
-    if (env && *env)
-      for (SimdLevel l : {SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512})
-        if (simd_level_name(l) == env && simd_level_runs_here(l)) return l;
-    return cpu_simd_level();
-  }();
-  KVB_CHECK(problem_or_empty.empty(), "{}", problem_or_empty);
-  return level;
+  static const SimdSetting setting = read_simd_setting();
+  KVB_CHECK(setting.problem.empty(), "{}", setting.problem);
+  return setting.level;
 }
 
 }  // namespace kvb::cpu
