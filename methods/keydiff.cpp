@@ -18,7 +18,7 @@ float l2_norm(const float* x, int64_t D) {
 }
 
 Scorer keydiff_scorer(const MethodContext&) {
-  return {{}, [](const LayerView& v) {
+  Scorer scorer{{}, [](const LayerView& v) {
             const int64_t D = v.cache->head_dim();
             Scores s(size_t(v.cache->n_kv_heads()));
             for (int h = 0; h < v.cache->n_kv_heads(); ++h) {
@@ -46,6 +46,8 @@ Scorer keydiff_scorer(const MethodContext&) {
             }
             return s;
           }};
+  scorer.memo_key = "keydiff";  // the scores depend on the prefill alone
+  return scorer;
 }
 
 KVB_REGISTER_METHOD(keydiff, 1, "KeyDiff: Park et al. 2025, arXiv:2504.15364 (kvpress KeyDiffPress)",
