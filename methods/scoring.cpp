@@ -192,4 +192,46 @@ float max_score(const Scores& s) {
   return m;
 }
 
+bool scores_entries_only(const Scorer& s) {
+  return s.needs.window == 0 && !s.needs.attention_mass && s.needs.query_stats_from < 0;
+}
+
+Scores score_entry_subset(const Scorer& s, const LayerView& v, const std::vector<std::vector<int32_t>>& rows,
+                          const std::function<int64_t(int64_t)>& kept) {
+  const int Hkv = v.cache->n_kv_heads();
+  const int64_t D = v.cache->head_dim();
+  KVB_CHECK(int64_t(rows.size()) == Hkv, "score_entry_subset: {} row lists for {} heads", rows.size(), Hkv);
+  // A cache whose layer v.layer holds only the chosen rows of each head (earlier layers empty).
+  KVCache sub(v.layer + 1, Hkv, int(D));
+  for (int h = 0; h < Hkv; ++h) {
+    const HeadRows all = v.cache->rows(v.layer, h);
+    const auto& pos = v.cache->head(v.layer, h).positions();
+    const std::vector<int32_t>& r = rows[size_t(h)];
+    std::vector<float> k(r.size() * size_t(D)), val(r.size() * size_t(D));
+    std::vector<int32_t> p(r.size());
+    for (size_t i = 0; i < r.size(); ++i) {
+      std::copy_n(all.key(r[i]), D, k.data() + i * size_t(D));
+      std::copy_n(all.value(r[i]), D, val.data() + i * size_t(D));
+      p[i] = pos[size_t(r[i])];
+    }
+    sub.append(v.layer, h, k.data(), val.data(), D, p.data(), int64_t(r.size()));
+  }
+  LayerView w = v;
+  w.cache = &sub;
+  w.window_queries = nullptr;
+  w.window_positions = nullptr;
+  w.window = 0;
+  w.attn_mass = nullptr;
+  w.query_stats = nullptr;
+  w.score_memo = nullptr;
+  w.n_context = int64_t(rows[0].size());
+  w.n_kept = kept(w.n_context);
+  return s.score(w);
+}
+
+double effective_ratio(const MethodContext& ctx, int64_t n) {
+  if (ctx.token_budget > 0) return n > 0 ? 1.0 - double(std::min(ctx.token_budget, n)) / double(n) : 0.0;
+  return ctx.compression_ratio;
+}
+
 }  // namespace kvb

@@ -49,4 +49,19 @@ std::vector<float> max_pool1d_same(const std::vector<float>& x, int kernel);
 // The largest score over every head (kvpress pads observation windows / sinks with it + 1).
 float max_score(const Scores& s);
 
+// ---- scoring a subset of a layer's entries (chunk / block wrappers) -------------------------
+
+// Whether a scorer reads only the cached keys and values (no observation window, attention mass or
+// query statistics), so that it can score any subset of entries on its own.
+bool scores_entries_only(const Scorer& s);
+// The scores such a scorer gives the entries rows[h] of each KV head of v.layer, in that order (the
+// scorer sees a cache holding just those rows, with n_context = their count and n_kept = kept(count)):
+// [Hkv][rows[h].size()].
+Scores score_entry_subset(const Scorer& s, const LayerView& v, const std::vector<std::vector<int32_t>>& rows,
+                          const std::function<int64_t(int64_t)>& kept);
+
+// The compression ratio a method applies to a compressed part of n entries of which it keeps
+// n_kept: the spec's ratio, or with a token budget 1 - n_kept / n (kvpress presses that take a ratio).
+double effective_ratio(const MethodContext& ctx, int64_t n);
+
 }  // namespace kvb

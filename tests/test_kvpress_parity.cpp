@@ -72,9 +72,11 @@ TEST_P(KvpressParity, KeptSetsAndContinuationsIdentical) {
     spec.id = id;
     spec.params = to_params(c["params"]);
     spec.compression_ratio = c["compression_ratio"].get<double>();
+    // per_layer: layer_ratios carries the case's ratios (kvpress PerLayerCompressionPress), --ratio stays 0.
+    if (spec.params.has("layer_ratios")) spec.compression_ratio = 0.0;
     spec.query_aware = c["mode"] == "query_aware";
     const std::string label = fmt::format("{} {} {} ratio {}", id, c["config"].get<std::string>(),
-                                          c["mode"].get<std::string>(), spec.compression_ratio);
+                                          c["mode"].get<std::string>(), c["compression_ratio"].get<double>());
     CaseResult stats;
     CompressedPrefill p = prefill_with_method(tiny.model, spec, ctx, question, 8, stats);
     ASSERT_EQ(stats.context_tokens, c["n_compressed_tokens"].get<int64_t>()) << label;
@@ -123,7 +125,8 @@ TEST_P(KvpressParity, KeptSetsAndContinuationsIdentical) {
 std::vector<std::string> golden_ids() {
   std::vector<std::string> ids;
   for (const char* id : {"streaming_llm", "h2o", "tova", "snapkv", "pyramidkv", "knorm", "expected_attention",
-                         "adakv", "think", "duo_attention"})
+                         "adakv", "think", "duo_attention", "keydiff", "lagkv", "chunkkv", "criticalkv", "criticaladakv",
+                         "simlayerkv", "chunk", "block", "per_layer"})
     for (const MethodInfo* m : list_methods())
       if (m->id == id) ids.push_back(id);
   return ids;

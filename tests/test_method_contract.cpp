@@ -91,7 +91,18 @@ Params tiny_params(const std::string& id) {
     if (s.name == "window") p.set("window", "16");
     if (s.name == "n_sink") p.set("n_sink", "4");
   }
-  if (id == "adakv") p.set("window", "16");  // its default scorer is snapkv
+  // Wrappers whose default scorer has an observation window (adakv, chunkkv, criticalkv, ...: snapkv).
+  for (const auto& s : info.params)
+    if (info.wraps_scorer && s.name == "scorer")
+      for (const auto& q : find_method(s.default_value).params)
+        if (q.name == "window") p.set("window", "16");
+  if (id == "lagkv") p.set("lag_size", "16");
+  if (id == "chunk") p.set("chunk_length", "48");
+  if (id == "block") p.set("block_size", "32");
+  if (id == "simlayerkv") {  // some layers of the tiny model are lazy at this threshold, not all
+    p.set("lazy_threshold", "0.2");
+    p.set("n_recent", "32");
+  }
   if (id == "duo_attention") {
     p.set("head_scores", "0.9,0.1;0.4,0.7");
     p.set("sink_size", "4");
@@ -161,6 +172,18 @@ void check_budget(const std::string& id, const Outcome& o, int64_t n_context, in
         break;
       case Budget::Uniform:
         for (const auto& h : o.positions[l]) EXPECT_EQ(int64_t(h.size()), n_kept) << "layer " << l;
+        break;
+      case Budget::Chunked:  // whole chunks or the ratio per chunk: equal in every head, fewer than the context
+        for (const auto& h : o.positions[l]) {
+          EXPECT_EQ(h.size(), o.positions[l][0].size()) << "layer " << l;
+          EXPECT_LT(int64_t(h.size()), n_context) << "layer " << l;
+        }
+        break;
+      case Budget::LazyLayers:  // a lazy layer keeps n_initial 4 + n_recent 32 - n_last 1 (tiny_params)
+        for (const auto& h : o.positions[l]) {
+          EXPECT_EQ(h.size(), o.positions[l][0].size()) << "layer " << l;
+          EXPECT_TRUE(int64_t(h.size()) == n_context || h.size() == 35u) << h.size();
+        }
         break;
     }
   }
@@ -493,6 +516,45 @@ TEST(MethodRegistry, AdaKvWrapsAnyScorerAndTakesItsParameters) {
   s.params.set("scorer", "snapkv");
   s.params.set("kernel_size", "3");
   EXPECT_NO_THROW(run(s));
+}
+
+// Wave-2 wrappers refuse what they cannot run, naming the problem: a chunk / block scorer that needs the
+// prefill's queries, per-layer ratios of the wrong count or next to --ratio, simlayerkv's degenerate slice.
+TEST(MethodRegistry, WaveTwoWrappersRefuseWhatTheyCannotRun) {
+  const ModelConfig& c = tiny().ck.config;
+  TinyModel& m = tiny();
+  MethodSpec s;
+  s.compression_ratio = 0.5;
+  for (const char* id : {"chunk", "block"}) {
+    s.id = id;
+    s.params = Params{{"scorer", "snapkv"}};
+    expect_error_naming([&] { make_method(s, c, m.model.get()); }, {id, "'snapkv'", "key/value scorer"});
+    s.params = Params{{"scorer", "keydiff"}};
+    EXPECT_NO_THROW(make_method(s, c, m.model.get())) << id;
+  }
+  s.id = "chunkkv";
+  s.params = Params{{"scorer", "h2o"}};
+  expect_error_naming([&] { make_method(s, c, m.model.get()); }, {"chunkkv", "'h2o'", "attention weights"});
+  s.id = "per_layer";
+  s.params = Params{{"layer_ratios", "0.5,0.25,0.1"}};
+  s.compression_ratio = 0.0;
+  expect_error_naming([&] { make_method(s, c, m.model.get()); }, {"3 ratios", "2 layers"});
+  s.params = Params{{"layer_ratios", "0.5,x"}};
+  expect_error_naming([&] { make_method(s, c, m.model.get()); }, {"'x'", "not a number"});
+  s.params = Params{{"layer_ratios", "0.5,0.25"}};
+  EXPECT_NO_THROW(make_method(s, c, m.model.get()));
+  s.compression_ratio = 0.5;
+  expect_error_naming([&] { make_method(s, c, m.model.get()); }, {"layer_ratios", "--ratio"});
+  s.id = "criticalkv";
+  s.params = Params{};
+  expect_error_naming([&] { make_method(s, c); }, {"criticalkv", "output projection"});  // built without a model
+  s.id = "simlayerkv";
+  s.params = Params{{"n_recent", "1"}, {"n_last", "1"}};
+  expect_error_naming([&] { make_method(s, c); }, {"n_recent 1", "n_last 1"});
+  s.params = Params{};
+  s.token_budget = 90;
+  s.compression_ratio = 0.0;
+  expect_error_naming([&] { make_method(s, c); }, {"simlayerkv", "--ratio"});
 }
 
 // The roles a method declares are what its object does: a selector selects, a codec encodes, a

@@ -22,6 +22,8 @@ class Transformer {
   Transformer(Transformer&&) noexcept;
 
   const ModelConfig& config() const { return config_; }
+  // The weights it runs (methods that read a projection, e.g. criticalkv's output projection).
+  const ModelWeights& weights() const { return weights_; }
   const EngineOptions& options() const { return options_; }
   // "cpu", or the backend's device description.
   std::string device() const;

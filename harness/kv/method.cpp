@@ -36,7 +36,9 @@ std::vector<std::string> scorer_ids() {
 
 }  // namespace
 
-bool takes_token_budget(Budget b) { return b != Budget::StreamingHeadFraction && b != Budget::KeyChannelsPruned; }
+bool takes_token_budget(Budget b) {
+  return b != Budget::StreamingHeadFraction && b != Budget::KeyChannelsPruned && b != Budget::LazyLayers;
+}
 
 std::string_view budget_name(Budget b) {
   switch (b) {
@@ -48,6 +50,8 @@ std::string_view budget_name(Budget b) {
     case Budget::StreamingHeadFraction: return "streaming-head fraction";
     case Budget::KeyChannelsPruned: return "key channels pruned";
     case Budget::ReadsPerStep: return "entries read per decode step";
+    case Budget::Chunked: return "chunk-wise (equal in every head)";
+    case Budget::LazyLayers: return "whole or sink + recent per layer";
   }
   return "?";
 }

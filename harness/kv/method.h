@@ -153,6 +153,9 @@ enum class Budget {
   StreamingHeadFraction,  // --ratio = fraction of heads reduced to sink + recent (duo_attention)
   KeyChannelsPruned,    // --ratio = fraction of key channels zeroed, entries all kept (think)
   ReadsPerStep,         // entries read per decode step; the cache keeps everything (quest)
+  Chunked,              // the ratio applies chunk by chunk: every head keeps the same count (chunk, chunkkv)
+  LazyLayers,           // a layer keeps everything or sink + recent, by its attention; the ratio's value is
+                        // unused, ratio 0 compresses nothing (simlayerkv)
 };
 // Whether the budget can be given as --budget N (entries) rather than only as --ratio (a method
 // without a budget ignores both).

@@ -48,6 +48,14 @@ import kvpress  # noqa: E402  (patches transformers' attention functions on impo
 from kvpress import (AdaKVPress, DuoAttentionPress, ExpectedAttentionPress, KnormPress,  # noqa: E402
                      ObservedAttentionPress, PyramidKVPress, SnapKVPress, StreamingLLMPress, ThinKPress,
                      TOVAPress)
+from kvpress.presses.block_press import BlockPress  # noqa: E402
+from kvpress.presses.chunk_press import ChunkPress  # noqa: E402
+from kvpress.presses.chunkkv_press import ChunkKVPress  # noqa: E402
+from kvpress.presses.criticalkv_press import CriticalAdaKVPress, CriticalKVPress  # noqa: E402
+from kvpress.presses.keydiff_press import KeyDiffPress  # noqa: E402
+from kvpress.presses.lagkv_press import LagKVPress  # noqa: E402
+from kvpress.presses.per_layer_compression_press import PerLayerCompressionPress  # noqa: E402
+from kvpress.presses.simlayerkv_press import SimLayerKVPress  # noqa: E402
 from kvpress.presses.scorer_press import ScorerPress  # noqa: E402
 from kvpress.utils import compute_n_kept  # noqa: E402
 from transformers import AutoModelForCausalLM, DynamicCache  # noqa: E402
@@ -69,6 +77,15 @@ MODES = ["query_agnostic", "query_aware"]
 # `load_attention_pattern` hook. head_scores[layer][kv_head], distinct values (np.argsort ties avoided).
 DUO_SINK_SIZE, DUO_RECENT_SIZE = 4, 16
 DUO_HEAD_SCORES = [[0.9, 0.1], [0.4, 0.7]]
+
+# Presses whose kept sets are read from kvpress's head masks (masked_key_indices) instead of the cache rows.
+HEAD_MASK_PRESSES = ("adakv", "duo_attention", "criticaladakv")
+
+
+def per_layer_ratios(r):
+    """PerLayerCompressionPress's ratios on the 2-layer tiny model for the case ratio r: layer 0 at r, layer 1 at
+    r - 0.25 (0.0 at r = 0.25: that layer is left whole)."""
+    return [r, max(0.0, r - 0.25)]
 
 # press id -> (kvpress class name, attn_implementation, [(config name, factory(ratio) -> press, params)])
 def press_table():
@@ -105,6 +122,62 @@ def press_table():
         ("constructed_pattern", lambda r: DuoAttentionPress(head_compression_ratio=r),
          {"sink_size": DUO_SINK_SIZE, "recent_size": DUO_RECENT_SIZE, "head_scores": DUO_HEAD_SCORES,
           "pattern_source": "constructed (kvpress downloads real patterns only for six Hub checkpoints)"})])
+    # Methods wave 2. Parameter names are kvbench's where they differ from kvpress's (scorer, critical_epsilon,
+    # layer_ratios); window_size is mapped to window by the C++ test as above.
+    snap16 = {"scorer": "snapkv", "window_size": 16, "kernel_size": 5}
+    t["keydiff"] = ("KeyDiffPress", "sdpa", [
+        ("default", lambda r: KeyDiffPress(compression_ratio=r), {})])
+    t["lagkv"] = ("LagKVPress", "sdpa", [
+        ("default", lambda r: LagKVPress(compression_ratio=r), {"n_sink": 4, "lag_size": 128, "cross_scoring": False}),
+        ("sink4_lag16", lambda r: LagKVPress(compression_ratio=r, n_sink=4, lag_size=16),
+         {"n_sink": 4, "lag_size": 16, "cross_scoring": False}),
+        ("sink2_lag24_cross", lambda r: LagKVPress(compression_ratio=r, n_sink=2, lag_size=24, cross_scoring=True),
+         {"n_sink": 2, "lag_size": 24, "cross_scoring": True})])
+    t["chunkkv"] = ("ChunkKVPress", "sdpa", [
+        ("snapkv_w16_k5_chunk20", lambda r: ChunkKVPress(SnapKVPress(compression_ratio=r, window_size=16, kernel_size=5),
+                                                          chunk_length=20), dict(snap16, chunk_length=20)),
+        ("knorm_chunk16", lambda r: ChunkKVPress(KnormPress(compression_ratio=r), chunk_length=16),
+         {"scorer": "knorm", "chunk_length": 16})])
+    t["criticalkv"] = ("CriticalKVPress", "sdpa", [
+        ("snapkv_w16_k5", lambda r: CriticalKVPress(SnapKVPress(compression_ratio=r, window_size=16, kernel_size=5)),
+         dict(snap16, critical_epsilon=1e-4, first_stage_ratio=0.5)),
+        ("expected_attention_novnorm_fs0.25", lambda r: CriticalKVPress(
+            ExpectedAttentionPress(compression_ratio=r, use_vnorm=False), first_stage_ratio=0.25),
+         dict(ea_default, scorer="expected_attention", use_vnorm=False, critical_epsilon=1e-4, first_stage_ratio=0.25))])
+    t["criticaladakv"] = ("CriticalAdaKVPress", "sdpa", [
+        ("snapkv_w16_k5", lambda r: CriticalAdaKVPress(SnapKVPress(compression_ratio=r, window_size=16, kernel_size=5)),
+         dict(snap16, alpha_safeguard=0.2, critical_epsilon=1e-4, first_stage_ratio=0.5)),
+        # keydiff, not knorm: a repeated prompt token has the same value (same ||v W_o||) at both positions and
+        # knorm scores that differ only by RoPE rounding, so knorm cuts between such copies are float coin flips
+        # (docs/kvpress-notes.md, "Golden files"); knorm_fs0.25 hit one at query-aware r=0.5, layer 0.
+        ("keydiff_fs0.25", lambda r: CriticalAdaKVPress(KeyDiffPress(compression_ratio=r), first_stage_ratio=0.25),
+         {"scorer": "keydiff", "alpha_safeguard": 0.2, "critical_epsilon": 1e-4, "first_stage_ratio": 0.25})])
+    # SimLayerKV ignores the compression ratio (kvpress: its ratio cannot be set); the tiny model's lazy-layer
+    # scores (query-agnostic / query-aware) are about 0.204 / 0.191 and 0.387 / 0.221 for n_recent=32, and
+    # 0.448 / 0.451 and 0.655 / 0.452 for n_recent=64, so these thresholds make some layers lazy and not others.
+    t["simlayerkv"] = ("SimLayerKVPress", "sdpa", [
+        ("thr0.2_recent32", lambda r: SimLayerKVPress(lazy_threshold=0.2, n_last=1, n_recent=32, n_initial=4),
+         {"lazy_threshold": 0.2, "n_last": 1, "n_recent": 32, "n_initial": 4}),
+        ("thr0.449_recent64_initial2", lambda r: SimLayerKVPress(lazy_threshold=0.449, n_last=1, n_recent=64,
+                                                                 n_initial=2),
+         {"lazy_threshold": 0.449, "n_last": 1, "n_recent": 64, "n_initial": 2})])
+    t["chunk"] = ("ChunkPress", "sdpa", [
+        ("knorm_chunk32", lambda r: ChunkPress(KnormPress(compression_ratio=r), chunk_length=32),
+         {"scorer": "knorm", "chunk_length": 32}),
+        ("keydiff_chunk48", lambda r: ChunkPress(KeyDiffPress(compression_ratio=r), chunk_length=48),
+         {"scorer": "keydiff", "chunk_length": 48})])
+    t["block"] = ("BlockPress", "sdpa", [
+        ("keydiff_block32", lambda r: BlockPress(KeyDiffPress(compression_ratio=r), block_size=32),
+         {"scorer": "keydiff", "block_size": 32}),
+        ("lagkv_sink4_lag8_block16", lambda r: BlockPress(LagKVPress(compression_ratio=r, n_sink=4, lag_size=8),
+                                                          block_size=16),
+         {"scorer": "lagkv", "n_sink": 4, "lag_size": 8, "cross_scoring": False, "block_size": 16})])
+    t["per_layer"] = ("PerLayerCompressionPress", "sdpa", [
+        ("snapkv_w16_k5", lambda r: PerLayerCompressionPress(
+            SnapKVPress(window_size=16, kernel_size=5), compression_ratios=per_layer_ratios(r)),
+         dict(snap16)),
+        ("knorm", lambda r: PerLayerCompressionPress(KnormPress(), compression_ratios=per_layer_ratios(r)),
+         {"scorer": "knorm"})])
     return t
 
 
@@ -439,7 +512,7 @@ def main():
                     for l in range(n_layers):
                         k_comp = snap[l][0][0]
                         k_full = full_snap[l][0][0]
-                        if pid in ("adakv", "duo_attention"):
+                        if pid in HEAD_MASK_PRESSES:
                             assert k_comp.shape == k_full.shape
                             kept.append(kept_from_mask(masked[l], n_kv, t_len))
                         elif pid == "think":
@@ -469,14 +542,18 @@ def main():
                         case["params"]["head_compression_ratio"] = r
                         case["streaming_mask"] = press.streaming_mask.int().tolist()
                         case["compression_ratio_"] = rounded(press.compression_ratio_)
+                    if pid == "per_layer":
+                        case["params"]["layer_ratios"] = ",".join(str(x) for x in per_layer_ratios(r))
+                    if pid == "simlayerkv":
+                        case["lazy_layer_ratios"] = [rounded(x) for x in press.compression_ratios]
                     if pid == "pyramidkv":
                         from types import SimpleNamespace
                         case["layer_budget"] = [press.get_layer_budget(
                             SimpleNamespace(layer_idx=l, config=model.config), t_len) for l in range(n_layers)]
-                    elif pid not in ("think", "duo_attention"):
+                    elif pid not in ("think", "duo_attention", "simlayerkv", "per_layer"):
                         case["n_kept_formula"] = compute_n_kept(t_len, r)
                     if scores:
-                        if pid == "adakv":
+                        if pid in ("adakv", "criticaladakv"):
                             # global cut over all heads of the layer, on the safeguarded scores
                             g = []
                             for l in range(n_layers):
@@ -493,7 +570,7 @@ def main():
                         (sd / f"{pid}.{cname}.{mode}.{r}.json").write_text(json.dumps(
                             {l: scores[l][0].tolist() for l in scores}))
                     case["greedy"], case["greedy_top2_margin"] = toks[0], toks[1]
-                    if pid in ("adakv", "duo_attention"):
+                    if pid in HEAD_MASK_PRESSES:
                         _, _, toks2 = run(model, factory(r), ctx, q, mode, drop_exactly=True)
                         case["greedy_exact_drop"], case["greedy_exact_drop_top2_margin"] = toks2[0], toks2[1]
                     if len(toks) > 2:
@@ -509,7 +586,7 @@ def main():
             "modes": modes_doc,
             "max_new_tokens": MAX_NEW_TOKENS,
             "greedy_rule": "argmax of logits (first maximum), EOS ignored; greedy_top2_margin = top1 - top2 logit per step",
-            "greedy_exact_drop_note": ("adakv / duo_attention only: the same kept sets, but decoded with the dropped entries "
+            "greedy_exact_drop_note": ("adakv / duo_attention / criticaladakv only: the same kept sets, but decoded with the dropped entries "
                                        "given -inf attention logits instead of kvpress's fake keys (which do not always get "
                                        "zero weight during the multi-token question prefill); a cache that evicts per head "
                                        "computes this one"),
