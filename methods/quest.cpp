@@ -57,7 +57,7 @@ class Quest final : public Method {
     return {};
   }
   bool has_selector() const override { return true; }
-  ReadSets select(int layer, const float* q, const KVCache& cache) override {
+  ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (layer < dense_layers_) return {};
     const int64_t Hkv = cache.n_kv_heads(), D = cache.head_dim();
     const int64_t Hq = hq_, group = Hq / Hkv;
@@ -81,7 +81,7 @@ class Quest final : public Method {
       all_heads_full &= int64_t(read[size_t(g)].size()) == T;
     }
     if (all_heads_full) return {};
-    return read;
+    return {std::move(read)};
   }
   void set_query_heads(int hq) { hq_ = hq; }
 

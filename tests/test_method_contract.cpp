@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "eval/runner.h"
 #include "kv/method.h"
+#include "kv/pca_basis.h"
 #include "model/checkpoint.h"
 #include "test_util.h"
 #include "tiny_models.h"
@@ -83,6 +84,22 @@ void expect_error_naming(F&& f, std::initializer_list<const char*> needles) {
   }
 }
 
+// A Loki PCA basis of the tiny model's keys (kv/pca_basis.h), written once per test run.
+std::string tiny_loki_basis() {
+  static const std::string path = [] {
+    TinyModel& m = tiny();
+    KVCache cache = m.model->make_cache();
+    m.model->forward(random_ids(99, 200), cache, LogitRows::None);
+    std::vector<KeyMoments> moments;
+    add_cache_keys(cache, moments);
+    const ModelConfig& c = m.ck.config;
+    const std::string out = (test::tmp_dir() / "tiny_llama_gqa.pca").string();
+    write_pca_basis(out, pca_basis_from(moments, c.n_layers, c.n_kv_heads, c.head_dim, "llama_gqa"));
+    return out;
+  }();
+  return path;
+}
+
 // Parameters a method needs to run on the tiny model (short context: small windows).
 Params tiny_params(const std::string& id) {
   Params p;
@@ -90,7 +107,13 @@ Params tiny_params(const std::string& id) {
   for (const auto& s : info.params) {
     if (s.name == "window") p.set("window", "16");
     if (s.name == "n_sink") p.set("n_sink", "4");
+    if (s.name == "n_local") p.set("n_local", "16");
   }
+  if (id == "tidaldecode") {  // two layers: layer 0 records the top-k, layer 1 reuses it
+    p.set("sparse_layer_start", "0");
+    p.set("correction_layer", "2");
+  }
+  if (id == "loki") p.set("basis", tiny_loki_basis());
   if (id == "adakv") p.set("window", "16");  // its default scorer is snapkv
   if (id == "duo_attention") {
     p.set("head_scores", "0.9,0.1;0.4,0.7");
@@ -363,7 +386,7 @@ TEST(MethodRegistry, QuestSelectsOverEveryRowOfAKiviEncodedCache) {
   Rng rng(11);
   for (float& x : query) x = float(rng.unit() * 2.0 - 1.0);
   for (int l = 0; l < c.n_layers; ++l) {
-    const ReadSets a = p.method->select(l, query.data(), packed), b = p.method->select(l, query.data(), dense);
+    const ReadSets a = p.method->select(l, query.data(), packed).sets, b = p.method->select(l, query.data(), dense).sets;
     ASSERT_FALSE(a.empty()) << "layer " << l << ": the budget reads a subset";
     EXPECT_EQ(a, b) << "layer " << l;
   }
@@ -392,7 +415,7 @@ TEST(MethodRegistry, SelectorInACompositeGetsItsReadBudget) {
   // Without a budget quest reads everything (select returns no read sets) at every layer.
   int layers_reading_a_subset = 0;
   for (int l = 0; l < c.n_layers; ++l) {
-    const ReadSets read = p.method->select(l, query.data(), p.cache);
+    const ReadSets read = p.method->select(l, query.data(), p.cache).sets;
     if (read.empty()) continue;
     ASSERT_EQ(read.size(), size_t(c.n_kv_heads));
     size_t entries = 0, cached = 0;
