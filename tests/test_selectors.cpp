@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "backends/cpu/attention.h"
@@ -567,6 +569,83 @@ TEST(DecodeReads, CaseStatisticsEqualTheAnalyticFigure) {
     EXPECT_LT(r.mean_entries(), full.mean_entries()) << id;
     EXPECT_GT(r.mean_entries(), 0.0) << id;
   }
+}
+
+// With a budget covering the compressed part, every selector's decode steps are full attention bit
+// for bit (the logits of each step, not only the greedy tokens); with a small budget they differ
+// (the selection is engaged). The decode tokens are fed one by one through DecodeHooks.
+TEST(Selectors, BudgetCoveringTheContextDecodesBitForBitAsFullAttention) {
+  static Tiny m;
+  const ModelConfig& c = m.ck.config;
+  const std::string basis = (test::tmp_dir() / "selectors_tiny.pca").string();
+  {
+    KVCache cache = m.model->make_cache();
+    m.model->forward(ids(99, 200), cache, LogitRows::None);
+    std::vector<KeyMoments> mom;
+    add_cache_keys(cache, mom);
+    write_pca_basis(basis, pca_basis_from(mom, c.n_layers, c.n_kv_heads, c.head_dim, "llama_gqa"));
+  }
+  // Logits of 4 decode steps (fixed input tokens) after the method's prefill.
+  auto step_logits = [&](const MethodSpec& s) {
+    CaseResult r;
+    CompressedPrefill p = prefill_with_method(*m.model, s, ids(7, 160), ids(8, 8), 4, r);
+    double secs = 0;
+    size_t peak = 0;
+    DecodeHooks hooks(*p.method, c, p.cache, secs, peak);
+    std::vector<std::vector<float>> out;
+    for (int32_t t : ids(9, 4)) out.push_back(m.model->forward(std::vector<int32_t>{t}, p.cache, LogitRows::Last, &hooks).data);
+    return out;
+  };
+  const auto full = step_logits(MethodSpec{});
+  for (const char* id : {"quest", "tokenselect", "retrieval_attention", "tidaldecode", "loki"}) {
+    MethodSpec s;
+    s.id = id;
+    const std::string name = id;
+    if (name == "quest") s.params = Params{{"dense_layers", "0"}, {"page_size", "4"}};
+    if (name == "tokenselect" || name == "retrieval_attention") s.params = Params{{"n_sink", "4"}, {"n_local", "16"}};
+    if (name == "tidaldecode") s.params = Params{{"sparse_layer_start", "0"}, {"correction_layer", "2"}};
+    if (name == "loki") s.params = Params{{"basis", basis}};
+    s.token_budget = name == "quest" ? 176 : 160;  // the compressed part (quest counts every entry, T <= 172)
+    EXPECT_EQ(step_logits(s), full) << id;
+    s.token_budget = 40;
+    EXPECT_NE(step_logits(s), full) << id << ": a budget of 40 should read a subset";
+  }
+}
+
+// End to end through the CLI on stories260K: `calibrate loki` writes a basis `eval --method loki`
+// loads; every selector's stored rows read fewer K/V bytes per decode step than full attention's,
+// and full attention's read is its whole cache.
+TEST(DecodeReads, EvalStoresWhatEachSelectorRead) {
+  const std::string model = test::stories260k().string();
+  const std::string basis = (test::tmp_dir() / "selectors_stories.pca").string();
+  const auto cal = test::run_kvbench("calibrate loki --model '" + model + "' --out '" + basis + "' --length 64 --n 2 -t 1");
+  ASSERT_EQ(cal.exit_code, 0) << cal.output;
+  EXPECT_NE(cal.output.find("components explain"), std::string::npos) << cal.output;
+  const std::string out = (test::tmp_dir() / "selectors_eval.json").string();
+  const auto e = test::run_kvbench(
+      "eval -q --model '" + model + "' --chat-template none --task niah_single --length 300 --n 1 -t 1 "
+      "--param max_new_tokens=4 --method full,quest,tokenselect,retrieval_attention,tidaldecode,loki --ratio 0.75 "
+      "--param n_sink=4 --param n_local=16 --param sparse_layer_start=1 --param page_size=4 --param basis='" + basis +
+      "' --json '" + out + "'");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  std::ifstream f(out);
+  const nlohmann::json j = nlohmann::json::parse(f);
+  std::map<std::string, double> read;
+  for (const auto& c : j["configs"]) {
+    ASSERT_EQ(c["cases"].size(), 1u) << c.dump();
+    read[c["method"].get<std::string>()] = c["cases"][0]["decode_read_bytes_mean"].get<double>();
+  }
+  ASSERT_EQ(read.size(), 6u);
+  ASSERT_GT(read["full"], 0.0);
+  for (const char* id : {"quest", "tokenselect", "retrieval_attention", "tidaldecode", "loki"}) {
+    EXPECT_GT(read[id], 0.0) << id;
+    EXPECT_LT(read[id], read["full"]) << id;
+  }
+  // Without a basis loki says how to make one; a missing file is named.
+  const auto bad = test::run_kvbench("eval -q --model '" + model + "' --chat-template none --task niah_single "
+                                     "--length 300 --n 1 --param max_new_tokens=4 --method loki --ratio 0.5");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("kvbench calibrate loki"), std::string::npos) << bad.output;
 }
 
 }  // namespace
