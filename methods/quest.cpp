@@ -53,11 +53,12 @@ class Quest final : public Method {
  public:
   Quest(int64_t page, int dense_layers) : page_(page), dense_layers_(dense_layers) {}
   KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = v.n_kept;  // tokens each decode step reads per head (set from the prompt length)
+    budget_ = v.n_kept;  // entries of the compressed part each decode step reads per head
+    n_context_ = v.n_context;
     return {};
   }
   bool has_selector() const override { return true; }
-  ReadSets select(int layer, const float* q, const KVCache& cache) override {
+  ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (layer < dense_layers_) return {};
     const int64_t Hkv = cache.n_kv_heads(), D = cache.head_dim();
     const int64_t Hq = hq_, group = Hq / Hkv;
@@ -66,7 +67,13 @@ class Quest final : public Method {
     for (int64_t g = 0; g < Hkv; ++g) {
       const HeadRows h = cache.rows(layer, int(g));  // dequantized when KIVI-encoded (quest+kivi)
       const int64_t T = h.size();
-      const int64_t n_pages = budget_ >= T ? (T + page_ - 1) / page_ : (budget_ + page_ - 1) / page_;
+      // Entries added after compression (the question, generated tokens) come on top of the budget,
+      // as with the token-level selectors (methods/token_selection.h): a budget covering the
+      // compressed part reads everything.
+      int64_t newer = 0;
+      for (int32_t p : cache.head(layer, int(g)).positions()) newer += p >= n_context_;
+      const int64_t want = budget_ >= T - newer ? T : budget_ + newer;
+      const int64_t n_pages = (want + page_ - 1) / page_;
       const quest::PageBounds b = quest::page_bounds(h.keys(), T, D, page_);
       std::vector<char> chosen(size_t(b.n_pages), 0);
       chosen[size_t(b.n_pages - 1)] = 1;  // the newest token's page
@@ -81,7 +88,7 @@ class Quest final : public Method {
       all_heads_full &= int64_t(read[size_t(g)].size()) == T;
     }
     if (all_heads_full) return {};
-    return read;
+    return {std::move(read)};
   }
   void set_query_heads(int hq) { hq_ = hq; }
 
@@ -89,12 +96,13 @@ class Quest final : public Method {
   int64_t page_;
   int dense_layers_;
   int64_t budget_ = std::numeric_limits<int64_t>::max();
+  int64_t n_context_ = 0;
   int hq_ = 0;
 };
 
-KVB_REGISTER_METHOD(quest, 1, "Quest: Tang et al. 2024, arXiv:2406.10774",
-                    "selector=top pages by per-page key min/max upper bound (--ratio/--budget = tokens read per "
-                    "decode step), cache untouched",
+KVB_REGISTER_METHOD(quest, 2, "Quest: Tang et al. 2024, arXiv:2406.10774",
+                    "selector=top pages by per-page key min/max upper bound (--ratio/--budget = entries of the "
+                    "compressed part read per decode step, entries added after it on top), cache untouched",
                     MethodRoles{.selects = true, .budget = Budget::ReadsPerStep},
                     {{"page_size", "16", "entries per page"},
                      {"dense_layers", "2", "the first layers read every page (the paper skips layers 0-1)"}},

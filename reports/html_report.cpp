@@ -314,7 +314,8 @@ ReportData aggregate_report(const ResultsData& data, const ReportOptions& o) {
 
   struct Acc {
     size_t n = 0;
-    double prefill = 0, resident = 0, nominal = 0;
+    double prefill = 0, resident = 0, nominal = 0, read = 0;
+    size_t n_read = 0;
     std::vector<double> decode_ms;
   };
   std::map<std::tuple<std::string, BudgetKey, std::string>, std::vector<double>> scores;
@@ -350,6 +351,7 @@ ReportData aggregate_report(const ResultsData& data, const ReportOptions& o) {
     a.prefill += s->prefill_seconds;
     a.resident += double(s->kv_resident_bytes);
     a.nominal += double(s->kv_nominal_bytes);
+    if (s->read_bytes_mean > 0) a.read += s->read_bytes_mean, ++a.n_read;
     if (s->decode_p50_seconds > 0) a.decode_ms.push_back(1e3 * s->decode_p50_seconds);
     if (b.kind != BudgetKey::Reference) {
       nominal[b].first += double(s->kv_nominal_bytes);
@@ -388,6 +390,7 @@ ReportData aggregate_report(const ResultsData& data, const ReportOptions& o) {
     g.prefill_s = a.prefill / double(a.n);
     g.resident_bytes = a.resident / double(a.n);
     g.nominal_bytes = a.nominal / double(a.n);
+    g.read_bytes = a.n_read ? a.read / double(a.n_read) : NAN;
     g.decode_ms = median(a.decode_ms);
     double sum = 0;
     size_t present = 0;

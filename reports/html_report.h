@@ -47,6 +47,7 @@ struct GroupStats {
   double decode_ms = NAN;      // median of the per-case median decode step, ms
   double resident_bytes = NAN; // mean resident KV bytes after compression
   double nominal_bytes = NAN;  // mean KV bytes an uncompressed fp32 cache would hold
+  double read_bytes = NAN;     // mean K/V bytes a decode step read (selectors read a subset); NaN: not stored
 };
 
 struct HeatmapGroup {

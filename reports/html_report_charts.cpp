@@ -124,7 +124,9 @@ std::string render_cost_charts(const ReportData& d) {
   h += "<p class=\"note\">Per method and budget, pooled over tasks: mean prefill time (context and question, method "
        "hooks included), median per-token decode time, and KV cache bytes right after compression \u2014 resident "
        "(solid) against what an uncompressed fp32 cache would hold (nominal, dashed grey). Dashed black: full "
-       "attention. Methods at the same budget keep as many entries, so their memory lines often coincide.</p>";
+       "attention. Methods at the same budget keep as many entries, so their memory lines often coincide. When stored "
+       "(schema 6), the K/V bytes a decode step read, summed over layers: a selector (quest, tokenselect, loki, ...) "
+       "keeps everything resident and reads a subset.</p>";
   double max_bytes = 0;
   for (const auto& [key, g] : d.groups) max_bytes = std::max({max_bytes, g.nominal_bytes, g.resident_bytes});
   const ByteUnit unit = byte_unit(max_bytes);
@@ -173,6 +175,15 @@ std::string render_cost_charts(const ReportData& d) {
     for (const RefLine& r : mem.ref_lines) top = std::max(top, r.y);
     mem.y_max = top > 0 ? top : 1;
     h += figure("memory", render_xy_chart(mem));
+    // Beside what is resident: what a decode step reads of it (a selector reads a subset).
+    const bool reads = std::any_of(d.groups.begin(), d.groups.end(),
+                                   [](const auto& g) { return std::isfinite(g.second.read_bytes); });
+    if (reads) {
+      XYChart rd = group_chart("KV read per decode step", fmt::format("{} (mean)", unit.name),
+                               [&](const GroupStats& g) { return g.read_bytes / unit.div; }, unit.name);
+      rd.y_min = 0;
+      h += figure("reads", render_xy_chart(rd));
+    }
     h += "</div>";
     if (!decoded) h += "<p class=\"note\">No decode step timings stored (teacher-forced cases decode nothing).</p>";
   }

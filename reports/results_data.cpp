@@ -57,6 +57,7 @@ ResultsData load_results(const std::filesystem::path& db) {
   ResultsStore store(db, true);
   KVB_CHECK(store.schema_version() >= 1, "{}: not a kvbench results database (empty schema)", db.string());
   const bool has_meta = store.schema_version() >= 2;
+  const bool has_reads = store.schema_version() >= 6;
   ResultsData out;
   out.path = db;
   Statement q = store.prepare(fmt::format(
@@ -64,8 +65,9 @@ ResultsData load_results(const std::filesystem::path& db) {
       "c.task, c.task_version, c.task_params, c.compression_ratio, c.token_budget, c.length, c.seed, s.case_id, "
       "s.status, s.reason, s.score, s.prompt_tokens, s.context_tokens, s.kept_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.method_seconds, s.decode_seconds, s.decode_p50_seconds, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {} "
+      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {}, {} "
       "FROM samples s JOIN configs c ON c.config_hash = s.config_hash ORDER BY s.config_hash, s.case_id",
+      has_reads ? "s.decode_read_bytes_mean, s.decode_read_entries_mean" : "0.0, 0.0",
       has_meta ? "s.case_meta" : "'{}'"));
   while (q.step()) {
     SampleRow r;
@@ -104,6 +106,8 @@ ResultsData load_results(const std::filesystem::path& db) {
     r.kv_nominal_bytes = integer();
     r.kv_peak_bytes = integer();
     r.peak_rss_bytes = integer();
+    r.read_bytes_mean = real();
+    r.read_entries_mean = real();
     const json meta = json::parse(text(), nullptr, false);
     if (meta.is_object()) {
       if (meta.contains("depths") && meta["depths"].is_array())

@@ -26,6 +26,7 @@ struct SampleRow {
   int64_t prompt_tokens = 0, context_tokens = 0, kept_tokens = 0, generated_tokens = 0;
   double prefill_seconds = 0, method_seconds = 0, decode_seconds = 0, decode_p50_seconds = 0;
   int64_t kv_resident_bytes = 0, kv_nominal_bytes = 0, kv_peak_bytes = 0, peak_rss_bytes = 0;
+  double read_bytes_mean = 0, read_entries_mean = 0;  // K/V read per decode step (0: schema < 6 or no step)
   std::vector<double> depths;  // needle depths in % (case_meta), empty when unknown
   int64_t target_length = 0;   // case_meta
   bool ok() const { return status == "ok"; }

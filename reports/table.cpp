@@ -26,6 +26,7 @@ double metric_value(const SampleRow& s, const std::string& id) {
   if (id == "method_ms") return 1e3 * s.method_seconds;
   if (id == "decode_ms") return 1e3 * s.decode_p50_seconds;
   if (id == "kv_resident_mib") return double(s.kv_resident_bytes) / double(1 << 20);
+  if (id == "kv_read_mib") return s.read_bytes_mean / double(1 << 20);
   if (id == "kv_fraction") return s.kv_nominal_bytes > 0 ? 100.0 * double(s.kv_resident_bytes) / double(s.kv_nominal_bytes) : NAN;
   if (id == "peak_rss_mib") return double(s.peak_rss_bytes) / double(1 << 20);
   if (id == "n") return 1.0;
@@ -71,6 +72,7 @@ const std::vector<MetricInfo>& table_metrics() {
       {"method_ms", "method hooks", "ms", false, 2},
       {"decode_ms", "decode per token (median)", "ms", false, 2},
       {"kv_resident_mib", "resident KV", "MiB", false, 2},
+      {"kv_read_mib", "KV read per decode step (mean)", "MiB", false, 2},
       {"kv_fraction", "resident / nominal KV", "%", false, 1},
       {"peak_rss_mib", "peak RSS", "MiB", false, 1},
       {"n", "ok samples", "", true, 0},

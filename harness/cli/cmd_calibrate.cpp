@@ -5,6 +5,10 @@
 // `--method duo_attention --param pattern=DIR`. The score of a head is the share of the question's
 // attention that falls outside the sink + recent window (max over the GQA group, mean over cases):
 // a heuristic, not the paper's gate training (methods/README.md).
+// `kvbench calibrate loki --model M --out FILE [--length N --n K --seed S --text-dir DIR]` — the PCA
+// basis of the post-RoPE keys per (layer, KV head) for `--method loki --param basis=FILE`
+// (kv/pca_basis.h): K sequences of N tokens of the procedural essay (or the *.txt files of DIR, e.g.
+// WikiText as in the paper) are prefilled and every cached key is accumulated.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -13,6 +17,8 @@
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "datasets/text_sources.h"
+#include "kv/pca_basis.h"
 #include "core/log.h"
 #include "core/threads.h"
 #include "eval/prompt.h"
@@ -103,6 +109,59 @@ void run_calibrate(const CalibrateArgs& a) {
              c.n_kv_heads);
 }
 
+struct LokiArgs {
+  std::string model, out, text_dir;
+  EngineOptions engine;
+  int length = 2048, n = 4;
+  uint64_t seed = 0;
+};
+
+void run_calibrate_loki(const LokiArgs& a) {
+  set_num_threads(a.engine.threads);
+  KVB_CHECK(a.length >= 16 && a.n >= 1, "calibrate loki: --length must be >= 16 and --n >= 1");
+  Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
+  auto tok = make_tokenizer(ck.tokenizer);
+  Transformer model(ck.config, ck.weights, a.engine);
+  const ModelConfig& c = ck.config;
+  std::vector<KeyMoments> moments;
+  for (int i = 0; i < a.n; ++i) {
+    datasets::UnitStream text = a.text_dir.empty() ? datasets::essay_stream(a.seed + uint64_t(i))
+                                                   : datasets::corpus_stream(a.text_dir);
+    // Sequence i of a corpus starts at unit i * 4096 (distinct text per sequence); the essay differs by seed.
+    size_t unit = a.text_dir.empty() ? 0 : size_t(i) * 4096, chars = size_t(a.length) * 4;
+    std::string joined;
+    std::vector<int32_t> ids;
+    while (true) {
+      while (joined.size() < chars) joined += text.unit(unit++);
+      ids = tok->encode(joined);
+      if (int64_t(ids.size()) >= a.length) break;
+      KVB_CHECK(chars < size_t(a.length) * 64, "calibrate loki: {} characters of text gave only {} tokens", chars,
+                ids.size());
+      chars *= 2;
+    }
+    ids.resize(size_t(a.length));
+    KVCache cache = model.make_cache();
+    model.forward(ids, cache, LogitRows::None);
+    add_cache_keys(cache, moments);
+    log_info("calibrate loki: sequence {}/{} ({} tokens)", i + 1, a.n, ids.size());
+  }
+  PcaBasis b = pca_basis_from(moments, c.n_layers, c.n_kv_heads, c.head_dim, ck.name());
+  write_pca_basis(a.out, b);
+  // Explained variance of the first D/4 components, mean over heads (the paper's d_f = 0.25).
+  const int r = std::max(1, c.head_dim / 4);
+  double explained = 0;
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int g = 0; g < c.n_kv_heads; ++g) {
+      const float* ev = b.eigenvalues_of(l, g);
+      double top = 0, all = 0;
+      for (int d = 0; d < c.head_dim; ++d) (d < r ? top : all) += ev[d];
+      explained += top / (top + all) / double(c.n_layers * c.n_kv_heads);
+    }
+  fmt::print("wrote {} ({} layers x {} KV heads x head dim {}, {} keys per head); first {} components explain {:.1f}% "
+             "of the key variance (mean over heads)\n",
+             a.out, c.n_layers, c.n_kv_heads, c.head_dim, moments.empty() ? 0 : moments[0].n, r, 100.0 * explained);
+}
+
 KVB_CLI_COMMAND([](CLI::App& app) {
   auto a = std::make_shared<CalibrateArgs>();
   auto* cal = app.add_subcommand("calibrate", "Estimate per-head calibration artifacts for methods");
@@ -117,6 +176,16 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   duo->add_option("--recent", a->recent, "Recent tokens of a streaming head")->capture_default_str();
   add_engine_options(duo, a->engine);
   duo->callback([a] { run_calibrate(*a); });
+  auto l = std::make_shared<LokiArgs>();
+  auto* loki = cal->add_subcommand("loki", "Loki: PCA basis of the post-RoPE keys per layer and KV head");
+  loki->add_option("-m,--model", l->model, "Model")->required();
+  loki->add_option("--out", l->out, "Output file (read by --method loki --param basis=FILE)")->required();
+  loki->add_option("--length", l->length, "Tokens per sequence")->capture_default_str();
+  loki->add_option("--n", l->n, "Sequences")->capture_default_str();
+  loki->add_option("--seed", l->seed, "Seed of the procedural essay text")->capture_default_str();
+  loki->add_option("--text-dir", l->text_dir, "Directory of *.txt files to use instead of the essay (e.g. WikiText)");
+  add_engine_options(loki, l->engine);
+  loki->callback([l] { run_calibrate_loki(*l); });
 });
 
 }  // namespace

@@ -121,7 +121,8 @@ void run_eval(const EvalArgs& a) {
   Statement q = store.prepare(
       "SELECT s.case_id, s.status, s.reason, s.score, s.prediction, s.answers, s.prompt_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.decode_seconds, s.method_seconds, s.kept_tokens, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, c.canonical_json, s.config_hash FROM samples s JOIN configs c USING (config_hash) "
+      "s.kv_nominal_bytes, c.canonical_json, s.config_hash, s.decode_read_entries_mean, s.decode_read_bytes_mean "
+      "FROM samples s JOIN configs c USING (config_hash) "
       "ORDER BY s.rowid");
   // As Checkpoint::name(): a .gguf file's stem, a Hugging Face directory's name.
   const fs::path& model_path = config.models[0].path;
@@ -149,7 +150,8 @@ void run_eval(const EvalArgs& a) {
                 {"prompt_tokens", q.integer(6)}, {"generated_tokens", q.integer(7)},
                 {"prefill_seconds", q.real(8)},  {"decode_seconds", q.real(9)},
                 {"method_seconds", q.real(10)},  {"kept_tokens", q.integer(11)},
-                {"kv_resident_bytes", q.integer(12)}, {"kv_nominal_bytes", q.integer(13)}};
+                {"kv_resident_bytes", q.integer(12)}, {"kv_nominal_bytes", q.integer(13)},
+                {"decode_read_entries_mean", q.real(16)}, {"decode_read_bytes_mean", q.real(17)}};
     for (const auto& [scorer, value] : extra_scores[{hash, q.text(0)}]) row[scorer] = value;
     c.rows.push_back(std::move(row));
   }

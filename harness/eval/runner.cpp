@@ -81,7 +81,7 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
 
 GenerationResult generate_with_method(Transformer& model, CompressedPrefill& p, const Tokenizer& tok,
                                       GenerationOptions opt, CaseResult& r) {
-  DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes);
+  DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes, &r.decode_reads);
   opt.observer = &hooks;
   GenerationResult g = generate_greedy(model, tok, p.cache, p.logits.data, opt);
   record_generation(g, p.cache, r);
@@ -143,7 +143,7 @@ CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const Tas
   CompressedPrefill p = prefill_with_method(model, spec, sp.context, prefix, 0, r, shared);
   SymbolicScore first;
   if (aware) score_symbolic_target(p.logits.ptr(), V, sp.targets.front(), env.tokenizer, first);
-  DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes);
+  DecodeHooks hooks(*p.method, model.config(), p.cache, r.method_seconds, r.kv_peak_bytes, &r.decode_reads);
   const bool per_token = p.method->decode_hooks() || p.method->has_selector();
   const SymbolicScore s = answer_symbolic(model, p.cache, rest, env.tokenizer, &hooks, per_token ? 1 : 256);
   r.kv_peak_bytes = std::max(r.kv_peak_bytes, p.cache.resident_bytes());
@@ -221,7 +221,7 @@ std::vector<BatchedRow> run_case_batch(Transformer& model, const Case& c, const 
       prefills[i].emplace(
           prefill_with_method(model, methods[i], prompt.context, prompt.question, c.max_new_tokens, r, &shared));
       hooks[i] = std::make_unique<DecodeHooks>(*prefills[i]->method, model.config(), prefills[i]->cache,
-                                               r.method_seconds, r.kv_peak_bytes);
+                                               r.method_seconds, r.kv_peak_bytes, &r.decode_reads);
       decoding.push_back(i);
     } catch (const std::exception& e) {
       fail(i, e);

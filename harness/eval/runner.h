@@ -33,6 +33,7 @@ struct CaseResult {
   size_t kv_nominal_bytes = 0;    // bytes an uncompressed fp32 cache would hold at that point
   size_t kv_peak_bytes = 0;       // largest resident K/V bytes seen during the case
   size_t shared_prefill_bytes = 0;  // the shared prefill this case started from (cache + recordings); 0: its own
+  DecodeReadStats decode_reads;   // entries / K-V bytes attention read per decode step (kv/read_selection.h)
 };
 
 // The compressed part of a prompt prefilled with full attention while a PrefillRecorder records

@@ -85,6 +85,10 @@ void fill_result(SampleRecord& r, const CaseResult& cr) {
   r.kv_nominal_bytes = int64_t(cr.kv_nominal_bytes);
   r.kv_peak_bytes = int64_t(cr.kv_peak_bytes);
   r.shared_prefill_bytes = int64_t(cr.shared_prefill_bytes);
+  r.decode_read_entries_mean = cr.decode_reads.mean_entries();
+  r.decode_read_entries_max = cr.decode_reads.entries_max;
+  r.decode_read_bytes_mean = cr.decode_reads.mean_bytes();
+  r.decode_read_bytes_max = int64_t(cr.decode_reads.bytes_max);
 }
 
 }  // namespace kvb

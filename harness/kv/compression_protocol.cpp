@@ -143,13 +143,26 @@ void apply_prefill_decisions(Method& method, const PrefillRecorder& recorder, in
   method.encode(cache);
 }
 
-const std::vector<std::vector<int32_t>>* DecodeHooks::read_sets(int layer, const float* q, int64_t n,
-                                                                 const KVCache& cache) {
-  if (!m_.has_selector() || n != 1) return nullptr;
-  Stopwatch sw;
-  read_ = m_.select(layer, q, cache);
-  method_seconds_ += sw.seconds();
-  return &read_;
+const ReadSelection* DecodeHooks::read_sets(int layer, const float* q, int64_t n, const KVCache& cache) {
+  if (n != 1) return nullptr;
+  const ReadSelection* sel = nullptr;
+  if (m_.has_selector()) {
+    Stopwatch sw;
+    read_ = m_.select(layer, q, cache);
+    method_seconds_ += sw.seconds();
+    check_selection(read_, cache, layer, c_.n_heads);
+    sel = &read_;
+  }
+  if (reads_) {
+    const LayerRead r = layer_read(sel, cache, layer, c_.n_heads);
+    step_read_.entries += r.entries;
+    step_read_.bytes += r.bytes;
+    if (layer + 1 == c_.n_layers) {
+      reads_->add_step(step_read_.entries, step_read_.bytes);
+      step_read_ = {};
+    }
+  }
+  return sel;
 }
 
 void DecodeHooks::on_layer(const LayerObservation& obs) {

@@ -74,14 +74,16 @@ void apply_prefill_decisions(Method& method, const PrefillRecorder& recorder, in
                              KVCache& cache);
 
 // Step 3: decode-time hooks: page selection before attention, decode-step compression after it.
-// Adds the time spent in the method to `method_seconds` and tracks the resident-bytes peak.
+// Adds the time spent in the method to `method_seconds`, tracks the resident-bytes peak and, when
+// `reads` is given, what each decode step read (kv/read_selection.h: every method; a step without
+// a selector reads every entry).
 class DecodeHooks final : public ForwardObserver {
  public:
-  DecodeHooks(Method& m, const ModelConfig& c, KVCache& cache, double& method_seconds, size_t& peak_bytes)
-      : m_(m), c_(c), cache_(cache), method_seconds_(method_seconds), peak_(peak_bytes) {}
+  DecodeHooks(Method& m, const ModelConfig& c, KVCache& cache, double& method_seconds, size_t& peak_bytes,
+              DecodeReadStats* reads = nullptr)
+      : m_(m), c_(c), cache_(cache), method_seconds_(method_seconds), peak_(peak_bytes), reads_(reads) {}
   bool wants_attention_mass(int) const override { return m_.decode_hooks() && m_.decode_wants_mass(); }
-  const std::vector<std::vector<int32_t>>* read_sets(int layer, const float* q, int64_t n,
-                                                      const KVCache& cache) override;
+  const ReadSelection* read_sets(int layer, const float* q, int64_t n, const KVCache& cache) override;
   void on_layer(const LayerObservation& obs) override;
 
  private:
@@ -90,8 +92,10 @@ class DecodeHooks final : public ForwardObserver {
   KVCache& cache_;
   double& method_seconds_;
   size_t& peak_;
-  ReadSets read_;
+  DecodeReadStats* reads_;
+  ReadSelection read_;
   int64_t step_ = 0;
+  LayerRead step_read_;  // summed over the layers of the current decode step
 };
 
 }  // namespace kvb

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kv/kv_cache.h"
+#include "kv/read_selection.h"
 
 namespace kvb {
 
@@ -27,10 +28,10 @@ class ForwardObserver {
   virtual ~ForwardObserver() = default;
   virtual bool wants_attention_mass(int layer) const { return false; }
   virtual void on_layer(const LayerObservation& obs) {}
-  // Before a layer's attention: the entries each KV head reads ([Hkv][sorted indices]); null reads
-  // everything. q is [n, Hq*D] post-RoPE. Used by page selectors (quest) for decode steps.
-  virtual const std::vector<std::vector<int32_t>>* read_sets(int layer, const float* q, int64_t n,
-                                                              const KVCache& cache) {
+  // Before a layer's attention: the entries each KV head (or query head) reads
+  // (kv/read_selection.h); null reads everything. q is [n, Hq*D] post-RoPE. Used by selectors
+  // (quest, tokenselect, loki, ...) for decode steps.
+  virtual const ReadSelection* read_sets(int layer, const float* q, int64_t n, const KVCache& cache) {
     return nullptr;
   }
 };

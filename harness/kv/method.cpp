@@ -168,7 +168,9 @@ class CompositeMethod final : public Method {
   bool decode_wants_mass() const override { return hooks() && hooks()->decode_wants_mass(); }
   KeepSets on_decode_step(const LayerView& v, int64_t step) override { return hooks()->on_decode_step(v, step); }
   bool has_selector() const override { return selector() != nullptr; }
-  ReadSets select(int layer, const float* q, const KVCache& cache) override { return selector()->select(layer, q, cache); }
+  ReadSelection select(int layer, const float* q, const KVCache& cache) override {
+    return selector()->select(layer, q, cache);
+  }
   bool has_codec() const override {
     return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->has_codec(); });
   }

@@ -14,6 +14,7 @@
 
 #include "core/params.h"
 #include "kv/kv_cache.h"
+#include "kv/read_selection.h"
 #include "model/config.h"
 
 namespace kvb {
@@ -77,9 +78,8 @@ struct LayerView {
   ScoreMemo* score_memo = nullptr;         // scores earlier rows of this prefill computed, or null
 };
 
-// Decode-time page selection (quest): which entries of each KV head a decode step reads; the cache
-// is untouched. Empty outer vector: read everything.
-using ReadSets = std::vector<std::vector<int32_t>>;  // [Hkv][read]
+// Decode-time selection (quest, tokenselect, loki, ...): which entries a decode step reads,
+// per KV head or per query head (kv/read_selection.h); the cache is untouched.
 
 class Method {
  public:
@@ -105,9 +105,10 @@ class Method {
   virtual bool decode_wants_mass() const { return false; }
   virtual KeepSets on_decode_step(const LayerView& v, int64_t step) { return {}; }
 
-  // Selector: entries a decode step of `layer` reads given the step's queries q [Hq*D].
+  // Selector: entries a decode step of `layer` reads given the step's queries q [Hq*D] (post-RoPE).
+  // Called for every layer of every decode step, layers in order.
   virtual bool has_selector() const { return false; }
-  virtual ReadSets select(int layer, const float* q, const KVCache& cache) { return {}; }
+  virtual ReadSelection select(int layer, const float* q, const KVCache& cache) { return {}; }
 
   // Codec: called once after compression; may re-encode the cache (kivi).
   virtual bool has_codec() const { return false; }

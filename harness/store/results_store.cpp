@@ -193,6 +193,14 @@ ALTER TABLE samples ADD COLUMN shared_prefill_bytes INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE samples ADD COLUMN decode_batch_rows INTEGER NOT NULL DEFAULT 1;
 )sql",
+    // 5 -> 6: what decode steps read (kv/read_selection.h): entries ((layer, KV head, token) triples
+    // attention read) and their K/V bytes per step, mean and max over the case's steps (0: no step).
+    R"sql(
+ALTER TABLE samples ADD COLUMN decode_read_entries_mean REAL NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN decode_read_entries_max INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN decode_read_bytes_mean REAL NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN decode_read_bytes_max INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -202,7 +210,8 @@ const char* const kSampleColumns =
     "generated_tokens, context_tokens, kept_tokens, prefill_seconds, method_seconds, decode_seconds, "
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
     "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes, "
-    "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows";
+    "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows, decode_read_entries_mean, decode_read_entries_max, "
+    "decode_read_bytes_mean, decode_read_bytes_max";
 
 // "?,?,...": one per column of kSampleColumns.
 std::string sample_placeholders() {
@@ -520,6 +529,10 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     integer(r.shared_prefill_rows);
     integer(r.shared_prefill_bytes);
     integer(r.decode_batch_rows);
+    real(r.decode_read_entries_mean);
+    integer(r.decode_read_entries_max);
+    real(r.decode_read_bytes_mean);
+    integer(r.decode_read_bytes_max);
     s.run();
     exec("COMMIT");
   } catch (...) {

@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 5;
+constexpr int kStoreSchemaVersion = 6;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -57,6 +57,10 @@ struct SampleRecord {
   int64_t decode_batch_rows = 1;     // rows decoded together with this one (one forward pass per step); 1: alone
   int64_t shared_prefill_rows = 0;   // rows that started from this case's one shared prefill; 0: prefilled alone
   int64_t shared_prefill_bytes = 0;  // that shared snapshot's bytes (full KV cache + recorded queries / mass)
+  // Per decode step: (layer, KV head, token) entries attention read and their K/V bytes, mean and
+  // max over the case's steps (kv/read_selection.h; a step without a selector reads everything).
+  double decode_read_entries_mean = 0, decode_read_bytes_mean = 0;
+  int64_t decode_read_entries_max = 0, decode_read_bytes_max = 0;
 };
 
 struct StoredCase {

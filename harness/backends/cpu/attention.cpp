@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "backends/cpu/decode_attention.h"
+#include "backends/cpu/partial_attention.h"
 #include "core/error.h"
 
 namespace kvb::cpu {
@@ -180,6 +182,90 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
       float* mass = (*attn_mass)[qh].data();
       for (int64_t b = 0; b < blocks; ++b)
         for (int64_t j = 0; j < T; ++j) mass[j] += block_mass[size_t(b * T + j)];
+    }
+  }
+}
+
+void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
+               std::vector<std::vector<float>>* attn_mass, const ReadSelection& read, MatmulMode mode,
+               const std::vector<float>* inv_freq, bool neox) {
+  if (read.reads_everything()) return attention(q, n, cache, layer, n_heads, scale, out, attn_mass, nullptr, mode);
+  if (!read.per_query_head && read.second.empty() && !read.compact_positions)
+    return attention(q, n, cache, layer, n_heads, scale, out, attn_mass, &read.sets, mode);
+  KVB_CHECK(n == 1, "layer {}: per-query-head / two-part / compact reads apply to decode steps only ({} queries)", layer,
+            n);
+  KVB_CHECK(!read.compact_positions || inv_freq, "layer {}: compact positions need the model's RoPE frequencies",
+            layer);
+  const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv;
+  if (attn_mass) {
+    attn_mass->resize(n_heads);
+    for (int qh = 0; qh < n_heads; ++qh) (*attn_mass)[qh].assign(cache.head(layer, qh / group).size(), 0.0f);
+  }
+  std::vector<std::vector<float>> kbuf(static_cast<size_t>(Hkv)), vbuf(static_cast<size_t>(Hkv));
+  std::vector<KVCache::DenseRows> rows;
+  for (int64_t g = 0; g < Hkv; ++g) rows.push_back(cache.dense_rows(layer, int(g), kbuf[size_t(g)], vbuf[size_t(g)]));
+  // Compact positions: per read set, copies of its R keys rotated from original position p_r to r,
+  // relative to the query moved from P (the newest entry read) to R - 1: by (r - (R-1)) - (p_r - P).
+  // Values gathered alongside; the set is then read as entries 0..R-1 of the copies.
+  const size_t n_sets = read.sets.size();
+  std::vector<std::vector<float>> ck(read.compact_positions ? n_sets : 0), cv(ck.size());
+  std::vector<std::vector<int32_t>> iota_sets(ck.size());
+  for (size_t h = 0; h < ck.size(); ++h) {
+    const int g = int(read.per_query_head ? int64_t(h) / group : int64_t(h));
+    const std::vector<int32_t>& idx = read.sets[h];
+    const int64_t R = int64_t(idx.size());
+    if (R == 0) continue;
+    const std::vector<int32_t>& pos = cache.head(layer, g).positions();
+    const int64_t P = pos[size_t(idx.back())];
+    ck[h].resize(size_t(R * D));
+    cv[h].resize(size_t(R * D));
+    std::vector<int32_t> delta(static_cast<size_t>(R));
+    for (int64_t r = 0; r < R; ++r) {
+      std::copy(rows[size_t(g)].keys + int64_t(idx[size_t(r)]) * D, rows[size_t(g)].keys + (idx[size_t(r)] + 1) * D,
+                ck[h].begin() + r * D);
+      std::copy(rows[size_t(g)].values + int64_t(idx[size_t(r)]) * D,
+                rows[size_t(g)].values + (idx[size_t(r)] + 1) * D, cv[h].begin() + r * D);
+      delta[size_t(r)] = int32_t((r - (R - 1)) - (int64_t(pos[size_t(idx[size_t(r)])]) - P));
+    }
+    rope(ck[h].data(), R, 1, D, D, delta.data(), *inv_freq, neox);
+    iota_sets[h].resize(size_t(R));
+    std::iota(iota_sets[h].begin(), iota_sets[h].end(), 0);
+  }
+#pragma omp parallel
+  {
+    std::vector<float> pa, pb, ob(static_cast<size_t>(D));
+#pragma omp for schedule(static)
+    for (int qh = 0; qh < n_heads; ++qh) {
+      const int64_t g = qh / group;
+      const size_t set = read.per_query_head ? size_t(qh) : size_t(g);
+      const HeadCache& h = cache.head(layer, int(g));
+      const float* bias = h.logit_bias().empty() ? nullptr : h.logit_bias().data();
+      const std::vector<int32_t>& a = read.sets[set];
+      pa.resize(a.size());
+      float* o = out + qh * D;
+      float lse_a;
+      if (read.compact_positions) {
+        std::vector<float> cb;  // the logit biases in the copies' order
+        if (bias)
+          for (int32_t j : a) cb.push_back(bias[j]);
+        lse_a = attend_partial(q + qh * D, ck[set].data(), cv[set].data(), bias ? cb.data() : nullptr, iota_sets[set],
+                               D, scale, o, pa.data());
+      } else {
+        lse_a = attend_partial(q + qh * D, rows[size_t(g)].keys, rows[size_t(g)].values, bias, a, D, scale, o,
+                               pa.data());
+      }
+      float wa = 1.0f, wb = 0.0f;
+      if (!read.second.empty()) {
+        const std::vector<int32_t>& b = read.second[set];
+        pb.resize(b.size());
+        const float lse_b = attend_partial(q + qh * D, rows[size_t(g)].keys, rows[size_t(g)].values, bias, b, D,
+                                           scale, ob.data(), pb.data());
+        lse_merge(o, lse_a, ob.data(), lse_b, D, o, &wa, &wb);
+        if (attn_mass)
+          for (size_t r = 0; r < b.size(); ++r) (*attn_mass)[size_t(qh)][size_t(b[r])] += wb * pb[r];
+      }
+      if (attn_mass)
+        for (size_t r = 0; r < a.size(); ++r) (*attn_mass)[size_t(qh)][size_t(a[r])] += wa * pa[r];
     }
   }
 }

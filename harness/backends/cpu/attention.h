@@ -6,6 +6,7 @@
 
 #include "backends/cpu/ops.h"
 #include "kv/kv_cache.h"
+#include "kv/read_selection.h"
 
 namespace kvb::cpu {
 
@@ -22,5 +23,16 @@ namespace kvb::cpu {
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
                std::vector<std::vector<float>>* attn_mass = nullptr,
                const std::vector<std::vector<int32_t>>* read = nullptr, MatmulMode mode = MatmulMode::F32);
+
+// The same under a selector's ReadSelection (kv/read_selection.h): everything (dense, the same bits
+// as read = null), per-KV-head sets (as `read` above), or per-query-head sets, each query head over
+// its own entries, with an optional second part merged by log-sum-exp (partial_attention.h). Per
+// query head, attn_mass gets each entry's weight in the merged softmax.
+// With read.compact_positions, each head's read keys are rotated by RoPE (inv_freq, neox: the
+// model's) from their original positions to compact ones before the scores (a kvb::Error without
+// inv_freq).
+void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
+               std::vector<std::vector<float>>* attn_mass, const ReadSelection& read, MatmulMode mode = MatmulMode::F32,
+               const std::vector<float>* inv_freq = nullptr, bool neox = false);
 
 }  // namespace kvb::cpu

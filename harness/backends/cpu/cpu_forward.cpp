@@ -146,10 +146,13 @@ void CpuForward::forward_rows(std::span<const int32_t> tokens, std::span<const S
         cache.append(l, h, k.data() + at * KD + h * D, v.data() + at * KD + h * D, KD, pos.data() + at, m);
       const bool want_mass = observer && observer->wants_attention_mass(l);
       if (want_mass) mass.clear();
-      const std::vector<std::vector<int32_t>>* read =
-          observer ? observer->read_sets(l, q.data() + at * QD, m, cache) : nullptr;
-      attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
-                read, mode);
+      const ReadSelection* read = observer ? observer->read_sets(l, q.data() + at * QD, m, cache) : nullptr;
+      if (read)
+        attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
+                  *read, mode, &inv_freq_, c.rope_neox);
+      else
+        attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
+                  nullptr, mode);
       if (observer) {
         LayerObservation obs{l, m, pos.data() + at, q.data() + at * QD, &cache, want_mass ? &mass : nullptr};
         observer->on_layer(obs);

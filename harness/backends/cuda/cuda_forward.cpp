@@ -265,7 +265,14 @@ class CudaForward final : public ForwardBackend {
 
       const KVLayerView kv = mirror.device().view(l);
       const bool want_mass = observer && observer->wants_attention_mass(l);
-      const std::vector<std::vector<int32_t>>* read = observer ? observer->read_sets(l, hq.data(), n, cache) : nullptr;
+      const ReadSelection* selection = observer ? observer->read_sets(l, hq.data(), n, cache) : nullptr;
+      KVB_CHECK(!selection || selection->reads_everything() ||
+                    (!selection->per_query_head && selection->second.empty() && !selection->compact_positions),
+                "cuda backend: layer {}: per-query-head read sets, two-part (log-sum-exp merged) reads and compact "
+                "positions (loki, tidaldecode, retrieval_attention, tokenselect position_mode=compact) run on the "
+                "cpu backend only (docs/cuda.md)", l);
+      const std::vector<std::vector<int32_t>>* read =
+          selection && !selection->reads_everything() ? &selection->sets : nullptr;
       if (n == 1 && !want_mass) {
         const DeviceReadSets rs = read ? upload_read_sets(*read) : DeviceReadSets{};
         decode_attention(q, kv, int(Hq), scale, att, ws_, rs.view());
