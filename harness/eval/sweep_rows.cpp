@@ -85,6 +85,12 @@ void fill_result(SampleRecord& r, const CaseResult& cr) {
   r.kv_nominal_bytes = int64_t(cr.kv_nominal_bytes);
   r.kv_peak_bytes = int64_t(cr.kv_peak_bytes);
   r.shared_prefill_bytes = int64_t(cr.shared_prefill_bytes);
+  if (!cr.token_nll.empty()) r.token_nll = json(cr.token_nll).dump();
+  if (!cr.score_detail.is_null()) {  // the scorer's per-case detail joins the case's facts
+    json meta = json::parse(r.case_meta);
+    meta["score_detail"] = cr.score_detail;
+    r.case_meta = meta.dump();
+  }
 }
 
 }  // namespace kvb
