@@ -172,6 +172,7 @@ TEST(NeedleThreading, OracleFollowsEveryThreadWithFullAttention) {
   for (const std::string len : {"1024", "4096"})
     for (const std::string type : {"single", "multi", "branched"})
       for (const std::string dir : {"forward", "backward", "random"}) {
+        if (len == "4096" && dir != "random") continue;  // 4K: one direction per thread type (time)
         TaskParams p{{"form", "symbolic"}, {"thread_type", type}, {"direction", dir}, {"length", len},
                      {"num_samples", len == "1024" ? "3" : "1"}, {"thread_length", "5"}};
         if (type == "branched") p.set("branching", "3");
