@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "reports/stats.h"
@@ -176,6 +178,48 @@ std::string render_summary(const ReportData& d) {
     h += "</tbody></table></div></div>";
   }
   return h + "</div></section>";
+}
+
+// Perplexity rows (task perplexity: samples.token_nll): exp of the mean NLL per token per method,
+// budget and mode (rows) and length (columns); absent when no stored row has token NLLs.
+std::string render_perplexity(const ResultsData& data, const ReportOptions& o) {
+  std::map<std::string, std::map<int64_t, std::pair<double, int64_t>>> cells;  // row -> length -> (sum, tokens)
+  std::set<int64_t> lengths;
+  for (const SampleRow& s : data.samples) {
+    if (!s.ok() || s.nll_tokens == 0) continue;
+    bool keep = true;  // a ratio filter keeps `full`, as everywhere in the report
+    for (const Filter& f : o.filters) keep &= (f.dim == "ratio" && s.method == "full") || passes(s, {f});
+    if (!keep) continue;
+    const std::string budget = s.method == "full" ? "" : s.budget > 0 ? fmt::format(", budget {}", s.budget)
+                                                                       : fmt::format(", ratio {}", s.ratio);
+    const std::string row = s.method_label + budget + (s.mode == "query_aware" ? ", query-aware" : "");
+    auto& c = cells[row][s.length];
+    c.first += s.nll_sum;
+    c.second += s.nll_tokens;
+    lengths.insert(s.length);
+  }
+  if (cells.empty()) return "";
+  std::string h = "<section id=\"perplexity\"><h2>Perplexity</h2><p class=\"note\">exp(mean negative "
+                  "log-likelihood per continuation token) after the compressed prefix (task perplexity); lower is "
+                  "better; hover for tokens.</p><div class=\"scroll\"><table class=\"summary\"><thead><tr><th>method"
+                  "</th>";
+  for (int64_t l : lengths) h += fmt::format("<th>length {}</th>", l);
+  h += "</tr></thead><tbody>";
+  for (const auto& [row, by_length] : cells) {
+    h += "<tr><td>" + esc(row) + "</td>";
+    for (int64_t l : lengths) {
+      auto it = by_length.find(l);
+      if (it == by_length.end()) {
+        h += "<td class=\"na\">\u2013</td>";
+        continue;
+      }
+      const double mean = it->second.first / double(it->second.second);
+      h += fmt::format("<td title=\"mean NLL {:.4f} nats over {} tokens\">{:.2f}</td>", mean, it->second.second,
+                       std::exp(mean));
+    }
+    h += "</tr>";
+  }
+  return h + "</tbody></table></div></section>";
 }
 
 // Errors and skipped cases grouped by configuration: count and the first reason.
@@ -443,7 +487,7 @@ std::string render_html_report(const ResultsData& data, const ReportOptions& o) 
                                     : "No sample finished ok: see the errors below.");
   } else {
     h += render_summary(d) + "\n" + render_score_charts(d) + "\n" + render_heatmaps(d) + "\n" +
-         render_cost_charts(d) + "\n" + render_pareto(d) + "\n";
+         render_cost_charts(d) + "\n" + render_pareto(d) + "\n" + render_perplexity(data, o) + "\n";
   }
   h += render_errors(d) + "\n" + render_provenance(data) + "\n";
   h += fmt::format("<footer>{}{}</footer>\n</main>\n</body>\n</html>\n", esc(o.generator),

@@ -58,6 +58,7 @@ ResultsData load_results(const std::filesystem::path& db) {
   KVB_CHECK(store.schema_version() >= 1, "{}: not a kvbench results database (empty schema)", db.string());
   const bool has_meta = store.schema_version() >= 2;
   const bool has_reads = store.schema_version() >= 6;
+  const bool has_nll = store.schema_version() >= 7;
   ResultsData out;
   out.path = db;
   Statement q = store.prepare(fmt::format(
@@ -65,10 +66,10 @@ ResultsData load_results(const std::filesystem::path& db) {
       "c.task, c.task_version, c.task_params, c.compression_ratio, c.token_budget, c.length, c.seed, s.case_id, "
       "s.status, s.reason, s.score, s.prompt_tokens, s.context_tokens, s.kept_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.method_seconds, s.decode_seconds, s.decode_p50_seconds, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {}, {} "
+      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {}, {}, {} "
       "FROM samples s JOIN configs c ON c.config_hash = s.config_hash ORDER BY s.config_hash, s.case_id",
       has_reads ? "s.decode_read_bytes_mean, s.decode_read_entries_mean" : "0.0, 0.0",
-      has_meta ? "s.case_meta" : "'{}'"));
+      has_meta ? "s.case_meta" : "'{}'", has_nll ? "s.token_nll" : "''"));
   while (q.step()) {
     SampleRow r;
     int i = 0;
@@ -115,6 +116,13 @@ ResultsData load_results(const std::filesystem::path& db) {
           if (d.is_number()) r.depths.push_back(d.get<double>());
       if (meta.contains("target_length") && meta["target_length"].is_number_integer())
         r.target_length = meta["target_length"].get<int64_t>();
+    }
+    const std::string nll_text = text();
+    if (!nll_text.empty()) {
+      const json nll = json::parse(nll_text, nullptr, false);
+      if (nll.is_array())
+        for (const auto& x : nll)
+          if (x.is_number()) r.nll_sum += x.get<double>(), ++r.nll_tokens;
     }
     if (!r.ok()) r.score = NAN;
     out.samples.push_back(std::move(r));

@@ -29,6 +29,10 @@ struct SampleRow {
   double read_bytes_mean = 0, read_entries_mean = 0;  // K/V read per decode step (0: schema < 6 or no step)
   std::vector<double> depths;  // needle depths in % (case_meta), empty when unknown
   int64_t target_length = 0;   // case_meta
+  double nll_sum = 0;          // perplexity rows: sum of the continuation tokens' NLL (nats; samples.token_nll)
+  int64_t nll_tokens = 0;      //   and how many tokens; 0 for other rows
+  // Mean NLL per token (nats), NaN when the row has none; perplexity = exp of the mean over a group.
+  double mean_nll() const { return nll_tokens > 0 ? nll_sum / double(nll_tokens) : NAN; }
   bool ok() const { return status == "ok"; }
 };
 

@@ -29,6 +29,7 @@ double metric_value(const SampleRow& s, const std::string& id) {
   if (id == "kv_read_mib") return s.read_bytes_mean / double(1 << 20);
   if (id == "kv_fraction") return s.kv_nominal_bytes > 0 ? 100.0 * double(s.kv_resident_bytes) / double(s.kv_nominal_bytes) : NAN;
   if (id == "peak_rss_mib") return double(s.peak_rss_bytes) / double(1 << 20);
+  if (id == "nll" || id == "perplexity") return s.mean_nll();  // perplexity: exp of the group's mean, below
   if (id == "n") return 1.0;
   KVB_FAIL("unknown metric '{}'", id);
 }
@@ -75,6 +76,8 @@ const std::vector<MetricInfo>& table_metrics() {
       {"kv_read_mib", "KV read per decode step (mean)", "MiB", false, 2},
       {"kv_fraction", "resident / nominal KV", "%", false, 1},
       {"peak_rss_mib", "peak RSS", "MiB", false, 1},
+      {"nll", "NLL per token", "nats", false, 3},
+      {"perplexity", "perplexity", "exp(mean NLL)", false, 2},
       {"n", "ok samples", "", true, 0},
   };
   return metrics;
@@ -141,6 +144,11 @@ Table build_table(const ResultsData& data, const TableOptions& o) {
         const Interval ci = bootstrap_mean_ci(it->second);
         cell.lo = ci.lo;
         cell.hi = ci.hi;
+      }
+      if (t.metric.id == "perplexity") {  // exp of the mean NLL per token (cases have equal continuations)
+        cell.value = std::exp(cell.value);
+        cell.lo = std::exp(cell.lo);
+        cell.hi = std::exp(cell.hi);
       }
       sum += cell.value;
       ++present;

@@ -68,7 +68,7 @@ TEST(ScorerMqar, FractionOfValuesFoundAsWholeWords) {
 }
 
 TEST(ScorerRegistry, LookupByIdAndNearestOnTypo) {
-  EXPECT_EQ(list_scorers().size(), 8u);  // + rouge1, rouge2, rougeL, key_fact_recall
+  EXPECT_EQ(list_scorers().size(), 9u);  // + rouge1, rouge2, rougeL, key_fact_recall, thread_hops
   EXPECT_DOUBLE_EQ(score_prediction("string_match_all", "abc", {"B"}), 100.0);
   try {
     find_scorer("string_match_al");

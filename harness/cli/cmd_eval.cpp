@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -62,6 +63,8 @@ struct ConfigRows {
   json rows = json::array();
   int64_t errors = 0, skipped = 0;
   std::string first_error;
+  double nll_sum = 0;  // perplexity rows: NLL of every scored continuation token (nats)
+  int64_t nll_tokens = 0;
 };
 
 std::string method_label(const json& m, bool query_aware) {
@@ -121,8 +124,8 @@ void run_eval(const EvalArgs& a) {
   Statement q = store.prepare(
       "SELECT s.case_id, s.status, s.reason, s.score, s.prediction, s.answers, s.prompt_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.decode_seconds, s.method_seconds, s.kept_tokens, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, c.canonical_json, s.config_hash, s.decode_read_entries_mean, s.decode_read_bytes_mean "
-      "FROM samples s JOIN configs c USING (config_hash) "
+      "s.kv_nominal_bytes, c.canonical_json, s.config_hash, s.decode_read_entries_mean, s.decode_read_bytes_mean, "
+      "s.token_nll FROM samples s JOIN configs c USING (config_hash) "
       "ORDER BY s.rowid");
   // As Checkpoint::name(): a .gguf file's stem, a Hugging Face directory's name.
   const fs::path& model_path = config.models[0].path;
@@ -145,6 +148,9 @@ void run_eval(const EvalArgs& a) {
       continue;
     }
     c.scores.push_back(q.real(3));
+    if (!q.text(18).empty())
+      for (const auto& x : json::parse(q.text(18)))
+        if (x.is_number()) c.nll_sum += x.get<double>(), ++c.nll_tokens;
     json row = {{"case_id", q.text(0)},          {"score", q.real(3)},
                 {"prediction", q.text(4)},       {"answers", json::parse(q.text(5))},
                 {"prompt_tokens", q.integer(6)}, {"generated_tokens", q.integer(7)},
@@ -161,10 +167,18 @@ void run_eval(const EvalArgs& a) {
     errors += c.errors;
     const reports::Interval ci = reports::bootstrap_mean_ci(c.scores);
     const double mean = c.scores.empty() ? 0.0 : reports::mean(c.scores);
-    fmt::print("{} v{} | model {} | method {} | {} cases | score {:.1f} (95% CI {:.1f}-{:.1f}) | {:.1f}s{}\n",
-               c.canonical["task"]["id"].get<std::string>(), c.canonical["task"]["version"].get<int>(), model_name,
+    const json& task_params = c.canonical["task"]["params"];
+    const bool symbolic = task_params.value("form", "") == "symbolic";  // the oracle's form (chosen by itself)
+    fmt::print("{} v{}{} | model {} | method {} | {} cases | score {:.1f} (95% CI {:.1f}-{:.1f}){} | {:.1f}s{}\n",
+               c.canonical["task"]["id"].get<std::string>(), c.canonical["task"]["version"].get<int>(),
+               symbolic ? " form=symbolic" : "", model_name,
                method_label(c.canonical["method"], c.canonical["mode"] == "query_aware"), c.scores.size(), mean,
-               c.scores.empty() ? 0.0 : ci.lo, c.scores.empty() ? 0.0 : ci.hi, sum.seconds,
+               c.scores.empty() ? 0.0 : ci.lo, c.scores.empty() ? 0.0 : ci.hi,
+               c.nll_tokens > 0 ? fmt::format(" | perplexity {:.3f} (mean NLL {:.4f} nats over {} tokens)",
+                                              std::exp(c.nll_sum / double(c.nll_tokens)),
+                                              c.nll_sum / double(c.nll_tokens), c.nll_tokens)
+                                : "",
+               sum.seconds,
                c.errors + c.skipped
                    ? fmt::format(" | {} errors, {} skipped (first: {})", c.errors, c.skipped, c.first_error)
                    : "");

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <span>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -38,6 +39,7 @@ void run_show_case(const ShowCaseArgs& a) {
   if (!a.model.empty()) {
     namespace fs = std::filesystem;
     fs::path p = fs::exists(a.model) ? fs::path(a.model) : resolve_model_path(a.model);
+    apply_model_form(info, task_model(a.model, p), user);  // the oracle model: form=symbolic
     fs::path tj = fs::is_directory(p) ? p / "tokenizer.json" : p;
     if (tj.filename() == "tokenizer.json" && fs::exists(tj)) {
       HfTokenizerFiles f = load_hf_tokenizer(tj);
@@ -55,7 +57,25 @@ void run_show_case(const ShowCaseArgs& a) {
             cases.size(), a.index);
   const Case& c = cases[size_t(a.index)];
   fmt::print("task {} v{}  case {}  scorer {}\n", info.id, info.version, c.id, c.scorer);
-  if (!c.input_ids.empty()) {
+  if (!c.input_ids.empty() && tok) {
+    // Token ids with the model's tokenizer: the two parts as text (the oracle's ids read as its
+    // words), then every scored position and its target.
+    const size_t ctx = c.meta.extra.contains("context_tokens") ? c.meta.extra["context_tokens"].get<size_t>()
+                                                               : c.input_ids.size();
+    const std::span<const int32_t> ids(c.input_ids);
+    fmt::print("----- context: {} token ids, compressed by the method -----\n{}\n", ctx,
+               tok->decode(ids.subspan(0, ctx)));
+    fmt::print("----- question: {} token ids, teacher-forced -----\n{}\n----- end -----\n", ids.size() - ctx,
+               tok->decode(ids.subspan(ctx)));
+    std::vector<std::string> targets;
+    for (size_t i = 0; i < c.labels.size(); ++i)
+      if (c.labels[i] != -100) targets.push_back(fmt::format("{}->{}", i, c.labels[i]));
+    if (c.meta.extra.contains("label_sets"))
+      for (const auto& set : c.meta.extra["label_sets"])
+        targets.push_back(fmt::format("{}->{{{}}}", set["position"].get<int64_t>(),
+                                      fmt::join(set["ids"].get<std::vector<int32_t>>(), ",")));
+    fmt::print("scored positions (position->next id): {}\n", fmt::join(targets, " "));
+  } else if (!c.input_ids.empty()) {
     fmt::print("input_ids ({}): {}\nlabels: {}\n", c.input_ids.size(), fmt::join(c.input_ids, " "),
                fmt::join(c.labels, " "));
   } else {
@@ -63,7 +83,9 @@ void run_show_case(const ShowCaseArgs& a) {
     fmt::print("----- prompt (template {}) -----\n{}{}\n----- end of prompt -----\n",
                chat_template_name(env.chat.kind), p.context_part, p.question_part);
   }
-  if (tok)
+  if (tok && !c.input_ids.empty())
+    fmt::print("tokens: {} (target {})\n", c.input_ids.size(), c.meta.target_length);
+  else if (tok)
     fmt::print("prompt tokens: {} (+ max_new_tokens {} = {}; target {})\n", c.meta.token_length, c.max_new_tokens,
                c.meta.token_length + c.max_new_tokens, c.meta.target_length);
   else

@@ -46,7 +46,7 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   c->add_option("--cols", a->options.cols, "Column dimension")->capture_default_str();
   c->add_option("--metric", a->options.metric,
                 "Cell metric: score, prefill_seconds, method_ms, decode_ms, kv_resident_mib, kv_read_mib, kv_fraction, "
-                "peak_rss_mib, n")
+                "peak_rss_mib, nll, perplexity, n")
       ->capture_default_str();
   c->add_option("--ratio", a->ratio, "Only these compression ratios (comma-separated); `full` rows are kept");
   c->add_option("--filter", a->filters, "dimension=value[,value...] (repeatable)");

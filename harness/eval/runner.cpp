@@ -6,6 +6,7 @@
 #include "eval/runner.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include "core/timer.h"
@@ -99,6 +100,7 @@ void record_generation(const GenerationResult& g, const KVCache& cache, CaseResu
 void score_case(const Case& c, CaseResult& r) {
   r.score = score_prediction(c.scorer, r.prediction, c.answers);
   r.extra_scores = score_extra(c, r.prediction);
+  r.score_detail = score_detail(c.scorer, r.prediction, c.answers);
 }
 
 namespace {
@@ -149,6 +151,16 @@ CaseResult run_symbolic_with_method(Transformer& model, const Case& c, const Tas
   r.kv_peak_bytes = std::max(r.kv_peak_bytes, p.cache.resident_bytes());
   const int targets = first.targets + s.targets, hits = first.hits + s.hits;
   r.score = targets > 0 ? 100.0 * hits / targets : 0.0;
+  // Per-target facts in question order: hop correctness (needle_threading), token NLL (perplexity).
+  const std::array<const SymbolicScore*, 2> parts{&first, &s};
+  if (c.meta.extra.contains("hops_per_path")) {
+    nlohmann::json hops = nlohmann::json::array();
+    for (const SymbolicScore* part : parts)
+      for (bool h : part->target_hits) hops.push_back(h ? 1 : 0);
+    r.score_detail = {{"hops", hops}};
+  }
+  if (c.meta.extra.value("token_nll", false))
+    for (const SymbolicScore* part : parts) r.token_nll.insert(r.token_nll.end(), part->target_nll.begin(), part->target_nll.end());
   r.prediction = first.prediction;
   if (!r.prediction.empty() && !s.prediction.empty()) r.prediction += ' ';
   r.prediction += s.prediction;

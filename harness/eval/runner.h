@@ -21,6 +21,8 @@ struct CaseResult {
   std::string prediction;
   double score = 0.0;             // 0..100
   std::vector<std::pair<std::string, double>> extra_scores;  // the case's secondary metrics (scorer id, 0..100)
+  nlohmann::json score_detail;    // the scorer's per-case detail (needle_threading: per-hop 0/1); null: none
+  std::vector<double> token_nll;  // perplexity cases: -log p of each scored continuation token (nats)
   int prompt_tokens = 0;
   int generated_tokens = 0;
   double prefill_seconds = 0.0;   // context + question prefill, method hooks included

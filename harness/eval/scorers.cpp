@@ -8,6 +8,7 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "core/error.h"
@@ -90,15 +91,21 @@ std::set<std::string> words_of(std::string_view text) {
 
 const std::vector<ScorerInfo>& scorer_table() {
   static const std::vector<ScorerInfo> table = {
-      {"exact_match", "prediction equals a reference (case and whitespace normalized), x100", exact_match},
+      {"exact_match", "prediction equals a reference (case and whitespace normalized), x100", exact_match, {}},
       {"key_fact_recall", "percent of key-fact strings contained in the prediction (case/whitespace normalized)",
-       key_fact_recall},
-      {"mqar_accuracy", "percent of queried values present as whole words", mqar_accuracy},
-      {"rouge1", "ROUGE-1 F1 x100 (rouge-score, Porter stemming), max over references", rouge1_f1},
-      {"rouge2", "ROUGE-2 F1 x100 (rouge-score, Porter stemming), max over references", rouge2_f1},
-      {"rougeL", "ROUGE-L F1 x100 (rouge-score, Porter stemming), max over references", rougeL_f1},
-      {"string_match_all", "RULER: mean over references of case-insensitive containment, x100", string_match_all},
-      {"string_match_part", "RULER: max over references of case-insensitive containment, x100", string_match_part},
+       key_fact_recall, {}},
+      {"mqar_accuracy", "percent of queried values present as whole words", mqar_accuracy, {}},
+      {"rouge1", "ROUGE-1 F1 x100 (rouge-score, Porter stemming), max over references", rouge1_f1, {}},
+      {"rouge2", "ROUGE-2 F1 x100 (rouge-score, Porter stemming), max over references", rouge2_f1, {}},
+      {"rougeL", "ROUGE-L F1 x100 (rouge-score, Porter stemming), max over references", rougeL_f1, {}},
+      {"string_match_all", "RULER: mean over references of case-insensitive containment, x100", string_match_all, {}},
+      {"string_match_part", "RULER: max over references of case-insensitive containment, x100", string_match_part, {}},
+      {"thread_hops", "needle_threading: percent of thread hops whose UUID is exact, in order", thread_hops,
+       [](std::string_view prediction, const std::vector<std::string>& references) {
+         nlohmann::json hops = nlohmann::json::array();
+         for (bool h : thread_hop_hits(prediction, references)) hops.push_back(h ? 1 : 0);
+         return nlohmann::json{{"hops", hops}};
+       }},
   };
   return table;
 }
@@ -162,6 +169,64 @@ double mqar_accuracy(std::string_view prediction, const std::vector<std::string>
 }
 
 namespace {
+bool is_hex(char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'); }
+
+// The UUIDs (8-4-4-4-12 hex digits, not part of a longer hex run) of `text`, lowercased, in order.
+std::vector<std::string> uuids_of(std::string_view text) {
+  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!is_hex(text[i]) || (i > 0 && (is_hex(text[i - 1]) || text[i - 1] == '-'))) {
+      ++i;
+      continue;
+    }
+    size_t p = i;
+    bool ok = true;
+    for (int g = 0; g < 5 && ok; ++g) {
+      for (int k = 0; k < kGroups[g]; ++k, ++p) ok &= p < text.size() && is_hex(text[p]);
+      if (ok && g < 4) ok = p < text.size() && text[p++] == '-';
+    }
+    ok &= p == text.size() || (!is_hex(text[p]) && text[p] != '-');
+    if (!ok) {
+      ++i;
+      continue;
+    }
+    std::string u(text.substr(i, p - i));
+    for (char& ch : u) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    out.push_back(u);
+    i = p;
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<bool> thread_hop_hits(std::string_view prediction, const std::vector<std::string>& references) {
+  require_references(references, "thread_hops");
+  const std::vector<std::string> said = uuids_of(prediction);
+  std::vector<bool> hits;
+  for (const auto& r : references) {
+    const std::string lower = lowercase_utf8(r);
+    size_t pos = 0;
+    while (pos < lower.size()) {
+      const size_t b = lower.find_first_not_of(" \t\n", pos);
+      if (b == std::string::npos) break;
+      const size_t e = std::min(lower.size(), lower.find_first_of(" \t\n", b));
+      const size_t k = hits.size();
+      hits.push_back(k < said.size() && said[k] == lower.substr(b, e - b));
+      pos = e;
+    }
+  }
+  KVB_CHECK(!hits.empty(), "scorer thread_hops: the references hold no values");
+  return hits;
+}
+
+double thread_hops(std::string_view prediction, const std::vector<std::string>& references) {
+  const std::vector<bool> hits = thread_hop_hits(prediction, references);
+  return 100.0 * double(std::count(hits.begin(), hits.end(), true)) / double(hits.size());
+}
+
+namespace {
 rouge::Scores best_rouge(std::string_view prediction, const std::vector<std::string>& references, const char* id) {
   require_references(references, id);
   return rouge::score_multi(references, prediction, rouge::Options{/*use_stemmer=*/true}).best;
@@ -211,6 +276,12 @@ const ScorerInfo& find_scorer(std::string_view id) {
 double score_prediction(std::string_view scorer_id, std::string_view prediction,
                         const std::vector<std::string>& references) {
   return find_scorer(scorer_id).score(prediction, references);
+}
+
+nlohmann::json score_detail(std::string_view scorer_id, std::string_view prediction,
+                            const std::vector<std::string>& references) {
+  const ScorerInfo& s = find_scorer(scorer_id);
+  return s.detail ? s.detail(prediction, references) : nlohmann::json();
 }
 
 }  // namespace kvb

@@ -2,6 +2,8 @@
 // string_match_part follow RULER's definitions (NVIDIA/RULER eval/synthetic/constants.py).
 // Exercised by tests/test_scorers.cpp; a case names its scorer by id (Case::scorer).
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 #include <string_view>
@@ -12,10 +14,14 @@ namespace kvb {
 
 using ScorerFn = std::function<double(std::string_view prediction, const std::vector<std::string>& references)>;
 
+// Per-case detail a scorer can give beside its number (stored in the row's case_meta "score_detail").
+using ScoreDetailFn = std::function<nlohmann::json(std::string_view prediction, const std::vector<std::string>& references)>;
+
 struct ScorerInfo {
   std::string id;
   std::string description;
   ScorerFn score;
+  ScoreDetailFn detail;  // empty: none
 };
 
 // RULER's prediction clean-up: strip, every control character U+0000..U+001F -> '\n', strip again.
@@ -33,6 +39,12 @@ double exact_match(std::string_view prediction, const std::vector<std::string>& 
 // Percentage of references (queried values) found in the prediction as whole words
 // (case-insensitive; a word is a maximal run of letters, digits, '-' and '_').
 double mqar_accuracy(std::string_view prediction, const std::vector<std::string>& references);
+// needle_threading: each reference is one path of a thread, its values separated by spaces. The
+// prediction's UUIDs (8-4-4-4-12 hex digits, any case) in order; hop k is correct when the k-th UUID
+// equals the k-th value of the paths concatenated (exact match per hop). One entry per hop, in order.
+std::vector<bool> thread_hop_hits(std::string_view prediction, const std::vector<std::string>& references);
+// Percent of hops correct (thread_hop_hits).
+double thread_hops(std::string_view prediction, const std::vector<std::string>& references);
 
 // ROUGE-1 / ROUGE-2 / ROUGE-L F1 x100 exactly as rouge-score's RougeScorer(use_stemmer=True)
 // computes them (eval/rouge.h), the best reference per type (score_multi). An empty prediction
@@ -49,6 +61,9 @@ std::vector<const ScorerInfo*> list_scorers();
 const ScorerInfo& find_scorer(std::string_view id);
 double score_prediction(std::string_view scorer_id, std::string_view prediction,
                         const std::vector<std::string>& references);
+// The scorer's per-case detail (thread_hops: {"hops": [0/1 per hop]}); null when it gives none.
+nlohmann::json score_detail(std::string_view scorer_id, std::string_view prediction,
+                            const std::vector<std::string>& references);
 
 // The case's secondary metrics (Case::extra_scorers), in order: (scorer id, score).
 struct Case;

@@ -433,6 +433,23 @@ void parse_engine(const json& j, SweepConfig& c, Problems& pr) {
   }
 }
 
+// Every task x model pair can run: the oracle model reads only symbolic forms, language models only
+// text (eval/task.h task_model_mismatch); each problem says what to pass instead.
+void check_task_forms(const SweepConfig& c, Problems& pr) {
+  const bool cli = c.source.rfind("kvbench ", 0) == 0;
+  std::set<std::string> seen;
+  for (const SweepModel& m : c.models) {
+    const TaskModel tm = task_model(m.spec, m.path);
+    for (const SweepTask& t : c.tasks) {
+      const TaskInfo& info = find_task(t.id);
+      TaskParams user = t.params;
+      apply_model_form(info, tm, user);
+      const std::string why = task_model_mismatch(info, tm, user, cli);
+      if (!why.empty() && seen.insert(why).second) pr.add(why);
+    }
+  }
+}
+
 // Expected cases and prompt tokens of a cell, for progress totals and dry-run estimates (the
 // exact cases exist only once generated): num_samples and the length, except for tasks whose
 // parameters multiply them (niah_grid: lengths x depths x num_samples).
@@ -545,6 +562,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source) {
   }
   if (c.query_aware.empty()) c.query_aware.push_back(false);
   parse_engine(j, c, pr);
+  check_task_forms(c, pr);
   if (!pr.list.empty()) {
     std::string msg = fmt::format("{}: {} problem{}:", where, pr.list.size(), pr.list.size() == 1 ? "" : "s");
     for (size_t i = 0; i < pr.list.size(); ++i)
@@ -557,7 +575,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source) {
 std::vector<SweepCell> expand_grid(const SweepConfig& c) {
   std::vector<SweepCell> out;
   std::set<std::string> seen;  // no configuration twice (e.g. full listed with several budgets)
-  for (size_t mi = 0; mi < c.models.size(); ++mi)
+  for (size_t mi = 0; mi < c.models.size(); ++mi) {
+    const TaskModel task_model_mi = task_model(c.models[mi].spec, c.models[mi].path);
     for (const auto& m : c.methods) {
       const MethodInfo& minfo = lookup_method(m.id);
       // A method without a budget (full, kivi alone, decoding) gets one budget; one that leaves the
@@ -585,6 +604,7 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
                 cell.method_version = minfo.version;
                 cell.method_params = resolve_method_params(minfo, m.params);
                 Params user = t.params;
+                apply_model_form(tinfo, task_model_mi, user);  // the oracle: form=symbolic
                 if (len > 0) user.set("length", std::to_string(len));
                 if (c.cases > 0) user.set("num_samples", std::to_string(c.cases));
                 cell.task = t.id;
@@ -598,6 +618,7 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
               }
           }
     }
+  }
   return out;
 }
 

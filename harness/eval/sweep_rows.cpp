@@ -89,6 +89,12 @@ void fill_result(SampleRecord& r, const CaseResult& cr) {
   r.decode_read_entries_max = cr.decode_reads.entries_max;
   r.decode_read_bytes_mean = cr.decode_reads.mean_bytes();
   r.decode_read_bytes_max = int64_t(cr.decode_reads.bytes_max);
+  if (!cr.token_nll.empty()) r.token_nll = json(cr.token_nll).dump();
+  if (!cr.score_detail.is_null()) {  // the scorer's per-case detail joins the case's facts
+    json meta = json::parse(r.case_meta);
+    meta["score_detail"] = cr.score_detail;
+    r.case_meta = meta.dump();
+  }
 }
 
 }  // namespace kvb

@@ -4,6 +4,8 @@
 #include "eval/symbolic_runner.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -71,10 +73,23 @@ void score_symbolic_target(const float* row, int64_t V, const SymbolicPrompt::Ta
     return row[a] != row[b] ? row[a] > row[b] : a < b;
   });
   s.predicted.push_back(order[0]);
+  bool all = true;
   for (int32_t id : t.ids) {
     ++s.targets;
-    s.hits += std::find(order.begin(), order.begin() + k, id) != order.begin() + k;
+    const bool hit = std::find(order.begin(), order.begin() + k, id) != order.begin() + k;
+    s.hits += hit;
+    all &= hit;
   }
+  s.target_hits.push_back(all);
+  // -log softmax at the target id, in double: log-sum-exp shifted by the largest logit.
+  double nll = std::numeric_limits<double>::quiet_NaN();
+  if (k == 1) {
+    const double top = row[order[0]];
+    double sum = 0;
+    for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v]) - top);
+    nll = top + std::log(sum) - double(row[t.ids[0]]);
+  }
+  s.target_nll.push_back(nll);
   if (!s.prediction.empty()) s.prediction += ' ';
   if (k == 1) {
     s.prediction += tokenizer ? tokenizer->token_bytes(order[0]) : std::to_string(order[0]);

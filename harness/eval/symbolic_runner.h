@@ -35,12 +35,14 @@ struct SymbolicScore {
   double score = 0.0;            // 0..100: hits / targets (a k-id set counts k targets)
   int targets = 0, hits = 0;
   std::vector<int32_t> predicted;  // argmax id at each target, in order
+  std::vector<bool> target_hits;   // per target: every one of its ids was in the top k
+  std::vector<double> target_nll;  // per one-id target: -log softmax(logits)[id], nats (label sets: NaN)
   std::string prediction;          // those ids as tokens (or numbers without a tokenizer)
   double seconds = 0.0;            // question forward passes
 };
 
-// Scores one target against its logits row [V]: updates targets, hits, predicted and prediction
-// (not score).
+// Scores one target against its logits row [V]: updates targets, hits, predicted, target_hits,
+// target_nll and prediction (not score).
 void score_symbolic_target(const float* row, int64_t V, const SymbolicPrompt::Target& t, const Tokenizer* tokenizer,
                            SymbolicScore& s);
 

@@ -11,7 +11,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/names.h"
+#include "model/oracle.h"
 
 namespace kvb {
 namespace {
@@ -69,6 +71,71 @@ void apply_haystack_dir(const TaskInfo& info, TaskParams& user, const std::strin
             user.get_string("haystack"));
   user.set("haystack", "dir");
   user.set("haystack_dir", dir);
+}
+
+namespace {
+bool declares_param(const TaskInfo& info, const std::string& key) {
+  return std::any_of(info.params.begin(), info.params.end(), [&](const ParamSpec& p) { return p.name == key; });
+}
+}  // namespace
+
+TaskModel task_model(std::string_view spec, const std::filesystem::path& resolved_path) {
+  TaskModel m{std::string(spec)};
+  if (is_builtin_oracle(spec)) {
+    m.oracle = true;
+    m.oracle_vocab = parse_builtin_oracle(spec).vocab;
+    return m;
+  }
+  std::error_code ec;
+  const auto config = resolved_path / "config.json";
+  if (!std::filesystem::is_regular_file(config, ec)) return m;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(read_text_file(config));
+    if (j.is_object() && j.contains("kvbench_oracle")) {
+      m.oracle = true;
+      m.oracle_vocab = j.value("vocab_size", 0);
+    }
+  } catch (const std::exception&) {
+    // Not the oracle's config: loading the model reports what is wrong with it.
+  }
+  return m;
+}
+
+void apply_model_form(const TaskInfo& info, const TaskModel& model, TaskParams& user) {
+  if (!model.oracle || !declares_param(info, "form")) return;
+  if (!user.has("form")) user.set("form", "symbolic");
+  if (declares_param(info, "vocab_size") && !user.has("vocab_size") && user.get_string("form") == "symbolic" &&
+      model.oracle_vocab > 0)
+    user.set("vocab_size", std::to_string(model.oracle_vocab));
+}
+
+std::string task_model_mismatch(const TaskInfo& info, const TaskModel& model, const TaskParams& user, bool cli) {
+  const std::string form = user.get_string("form", "");
+  auto param = [&](const std::string& kv) {
+    if (cli) return "--param " + kv;
+    const size_t eq = kv.find('=');
+    return fmt::format("params: {{{}: {}}}", kv.substr(0, eq), kv.substr(eq + 1));
+  };
+  if (model.oracle && !declares_param(info, "form")) {
+    std::vector<std::string> symbolic;
+    for (const TaskInfo* t : list_tasks())
+      if (declares_param(*t, "form")) symbolic.push_back(t->id);
+    return fmt::format(
+        "task '{}' has no symbolic form, and the oracle model '{}' reads token ids, not text: run '{}' on a language "
+        "model ({}), or give the oracle a task with a symbolic form: {}",
+        info.id, model.name, info.id,
+        cli ? "--model SmolLM2-135M-Instruct.Q4_1" : "models: [SmolLM2-135M-Instruct.Q4_1]", fmt::join(symbolic, ", "));
+  }
+  if (model.oracle && form != "symbolic")
+    return fmt::format("task '{}' form={} cannot run on the oracle model '{}', which reads token ids, not text: drop "
+                       "{} (on the oracle the task takes form=symbolic by itself)",
+                       info.id, form, model.name, param("form=" + form));
+  if (!model.oracle && form == "symbolic")
+    return fmt::format("task '{}' form=symbolic is token ids for the oracle model, not text for '{}': drop {} for "
+                       "this model, or run the symbolic form with {}",
+                       info.id, model.name, param("form=symbolic"),
+                       cli ? "--model builtin:oracle" : "models: [builtin:oracle]");
+  return "";
 }
 
 std::vector<Case> generate_cases(std::string_view id, const TaskParams& user, uint64_t seed, const TaskEnv& env) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -97,6 +98,22 @@ TaskParams resolve_params(const TaskInfo& info, const TaskParams& user);
 // --haystack-dir DIR: sets haystack_dir=DIR and, unless the user chose one, haystack=dir. Throws
 // kvb::Error when the task has no haystack_dir parameter or the user chose another haystack.
 void apply_haystack_dir(const TaskInfo& info, TaskParams& user, const std::string& dir);
+// The model a task runs on, as far as the task's form goes: the recall oracle (builtin:oracle, or a
+// directory written by `kvbench make-model oracle`, whose config.json carries "kvbench_oracle") reads
+// token ids, not text.
+struct TaskModel {
+  std::string name;      // as given (path or name), for messages
+  bool oracle = false;
+  int oracle_vocab = 0;  // the oracle's vocabulary size
+};
+TaskModel task_model(std::string_view spec, const std::filesystem::path& resolved_path);
+// On the oracle a task that declares `form` takes form=symbolic by itself, and vocab_size follows the
+// oracle's vocabulary when the task declares it; the user's own choices stay.
+void apply_model_form(const TaskInfo& info, const TaskModel& model, TaskParams& user);
+// "" when the task can run on the model in the form the user chose, else why not and what to pass
+// instead. `cli`: the advice names flags (--param form=...), else sweep-config keys (params: {form: ...}).
+std::string task_model_mismatch(const TaskInfo& info, const TaskModel& model, const TaskParams& user, bool cli);
+
 // find_task + resolve_params + generate.
 std::vector<Case> generate_cases(std::string_view id, const TaskParams& user, uint64_t seed, const TaskEnv& env);
 

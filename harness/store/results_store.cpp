@@ -201,6 +201,11 @@ ALTER TABLE samples ADD COLUMN decode_read_entries_max INTEGER NOT NULL DEFAULT 
 ALTER TABLE samples ADD COLUMN decode_read_bytes_mean REAL NOT NULL DEFAULT 0;
 ALTER TABLE samples ADD COLUMN decode_read_bytes_max INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 6 -> 7: per-token negative log-likelihoods of a perplexity case's continuation (JSON array of
+    // nats; '' for every other row).
+    R"sql(
+ALTER TABLE samples ADD COLUMN token_nll TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -211,7 +216,7 @@ const char* const kSampleColumns =
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
     "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes, "
     "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows, decode_read_entries_mean, decode_read_entries_max, "
-    "decode_read_bytes_mean, decode_read_bytes_max";
+    "decode_read_bytes_mean, decode_read_bytes_max, token_nll";
 
 // "?,?,...": one per column of kSampleColumns.
 std::string sample_placeholders() {
@@ -533,6 +538,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     integer(r.decode_read_entries_max);
     real(r.decode_read_bytes_mean);
     integer(r.decode_read_bytes_max);
+    text(r.token_nll);
     s.run();
     exec("COMMIT");
   } catch (...) {

@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 6;
+constexpr int kStoreSchemaVersion = 7;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -55,6 +55,7 @@ struct SampleRecord {
   std::string device;              // "cpu", or the GPU (name, compute capability, driver) for --backend cuda
   int64_t device_peak_bytes = 0;   // GPU memory peak during the case (weights, KV cache, activations); 0 on cpu
   int64_t decode_batch_rows = 1;     // rows decoded together with this one (one forward pass per step); 1: alone
+  std::string token_nll;             // perplexity: JSON array of -log p per continuation token (nats); '' otherwise
   int64_t shared_prefill_rows = 0;   // rows that started from this case's one shared prefill; 0: prefilled alone
   int64_t shared_prefill_bytes = 0;  // that shared snapshot's bytes (full KV cache + recorded queries / mass)
   // Per decode step: (layer, KV head, token) entries attention read and their K/V bytes, mean and
