@@ -193,6 +193,11 @@ ALTER TABLE samples ADD COLUMN shared_prefill_bytes INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE samples ADD COLUMN decode_batch_rows INTEGER NOT NULL DEFAULT 1;
 )sql",
+    // 5 -> 6: multi-question mode: the id of the context a row's question was asked of, shared by
+    // the rows of its other questions ('' : the case had a context of its own).
+    R"sql(
+ALTER TABLE samples ADD COLUMN context_id TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -202,7 +207,7 @@ const char* const kSampleColumns =
     "generated_tokens, context_tokens, kept_tokens, prefill_seconds, method_seconds, decode_seconds, "
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
     "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes, "
-    "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows";
+    "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows, context_id";
 
 // "?,?,...": one per column of kSampleColumns.
 std::string sample_placeholders() {
@@ -520,6 +525,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     integer(r.shared_prefill_rows);
     integer(r.shared_prefill_bytes);
     integer(r.decode_batch_rows);
+    text(r.context_id);
     s.run();
     exec("COMMIT");
   } catch (...) {

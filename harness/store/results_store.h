@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 5;
+constexpr int kStoreSchemaVersion = 6;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -55,6 +55,7 @@ struct SampleRecord {
   std::string device;              // "cpu", or the GPU (name, compute capability, driver) for --backend cuda
   int64_t device_peak_bytes = 0;   // GPU memory peak during the case (weights, KV cache, activations); 0 on cpu
   int64_t decode_batch_rows = 1;     // rows decoded together with this one (one forward pass per step); 1: alone
+  std::string context_id;            // multi-question mode: the context shared with other rows' questions; "": own
   int64_t shared_prefill_rows = 0;   // rows that started from this case's one shared prefill; 0: prefilled alone
   int64_t shared_prefill_bytes = 0;  // that shared snapshot's bytes (full KV cache + recorded queries / mass)
 };
