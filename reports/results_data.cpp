@@ -64,9 +64,9 @@ ResultsData load_results(const std::filesystem::path& db) {
       "c.task, c.task_version, c.task_params, c.compression_ratio, c.token_budget, c.length, c.seed, s.case_id, "
       "s.status, s.reason, s.score, s.prompt_tokens, s.context_tokens, s.kept_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.method_seconds, s.decode_seconds, s.decode_p50_seconds, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {} "
+      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {}, {} "
       "FROM samples s JOIN configs c ON c.config_hash = s.config_hash ORDER BY s.config_hash, s.case_id",
-      has_meta ? "s.case_meta" : "'{}'"));
+      has_meta ? "s.case_meta" : "'{}'", store.schema_version() >= 6 ? "s.context_id" : "''"));
   while (q.step()) {
     SampleRow r;
     int i = 0;
@@ -105,6 +105,7 @@ ResultsData load_results(const std::filesystem::path& db) {
     r.kv_peak_bytes = integer();
     r.peak_rss_bytes = integer();
     const json meta = json::parse(text(), nullptr, false);
+    r.context_id = text();
     if (meta.is_object()) {
       if (meta.contains("depths") && meta["depths"].is_array())
         for (const auto& d : meta["depths"])

@@ -28,6 +28,7 @@ struct SampleRow {
   int64_t kv_resident_bytes = 0, kv_nominal_bytes = 0, kv_peak_bytes = 0, peak_rss_bytes = 0;
   std::vector<double> depths;  // needle depths in % (case_meta), empty when unknown
   int64_t target_length = 0;   // case_meta
+  std::string context_id;      // multi-question mode: the context shared with other rows' questions; "": own
   bool ok() const { return status == "ok"; }
 };
 
