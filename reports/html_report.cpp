@@ -222,6 +222,65 @@ std::string render_perplexity(const ResultsData& data, const ReportOptions& o) {
   return h + "</tbody></table></div></section>";
 }
 
+// Multi-question mode: per series and budget, the shared contexts, their questions, the mean score
+// and the share of contexts whose every question scored 100; then each context's question scores.
+std::string render_contexts(const ReportData& d) {
+  if (d.contexts.empty()) return "";
+  std::string h = "<section id=\"contexts\"><h2>Questions per shared context</h2>";
+  h += fmt::format("<p class=\"note\">{} contexts asked several questions each (multi-question mode: the context is "
+                   "prefilled once, each question runs on its own compressed copy of it and is stored as its own "
+                   "row).</p>",
+                   d.contexts.size());
+  struct Sum {
+    size_t contexts = 0, questions = 0, all_right = 0;
+    double score = 0;
+  };
+  std::map<std::tuple<std::string, BudgetKey, std::string>, Sum> sums;  // (series, budget, task)
+  for (const ContextGroup& g : d.contexts)
+    for (const auto& [sb, v] : g.answers) {
+      Sum& s = sums[{sb.first, sb.second, g.task}];
+      ++s.contexts;
+      bool all = true;
+      for (const auto& [id, score] : v) s.score += score, ++s.questions, all = all && score >= 100.0;
+      s.all_right += all ? 1 : 0;
+    }
+  h += "<div class=\"scroll\"><table><thead><tr><th>method</th><th>budget</th><th>task</th><th>contexts</th>"
+       "<th>questions</th><th>mean score</th><th>contexts all right</th></tr></thead><tbody>";
+  for (const auto& [key, s] : sums)
+    h += fmt::format("<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td><td>{:.0f}%</td></tr>",
+                     swatch(d, std::get<0>(key)), esc(std::get<0>(key)), esc(std::get<1>(key).label()),
+                     esc(std::get<2>(key)), s.contexts, s.questions, s.score / double(s.questions),
+                     100.0 * double(s.all_right) / double(s.contexts));
+  h += "</tbody></table></div>";
+  // Each context: the scores of its questions (in case-id order) per series and budget.
+  std::vector<std::pair<std::string, BudgetKey>> columns;
+  for (const ContextGroup& g : d.contexts)
+    for (const auto& [sb, v] : g.answers)
+      if (std::find(columns.begin(), columns.end(), sb) == columns.end()) columns.push_back(sb);
+  std::sort(columns.begin(), columns.end());
+  h += "<details><summary>Scores of each context's questions</summary><div class=\"scroll\"><table><thead><tr>"
+       "<th>task</th><th>context</th>";
+  for (const auto& [series, b] : columns) h += fmt::format("<th>{}<small>{}</small></th>", esc(series), esc(b.label()));
+  h += "</tr></thead><tbody>";
+  const size_t shown = std::min<size_t>(d.contexts.size(), 200);
+  for (size_t i = 0; i < shown; ++i) {
+    const ContextGroup& g = d.contexts[i];
+    h += fmt::format("<tr><td>{}</td><td class=\"mono\">{}</td>", esc(g.task), esc(g.context_id));
+    for (const auto& col : columns) {
+      auto it = g.answers.find(col);
+      std::vector<std::string> scores;
+      if (it != g.answers.end())
+        for (const auto& [id, score] : it->second) scores.push_back(fmt::format("{:.0f}", score));
+      h += fmt::format("<td>{}</td>", fmt::join(scores, " · "));
+    }
+    h += "</tr>";
+  }
+  h += "</tbody></table></div></details>";
+  if (shown < d.contexts.size())
+    h += fmt::format("<p class=\"note\">{} more contexts not shown.</p>", d.contexts.size() - shown);
+  return h + "</section>";
+}
+
 // Errors and skipped cases grouped by configuration: count and the first reason.
 std::string render_errors(const ReportData& d) {
   std::string h = "<section id=\"errors\"><h2>Errors and skipped cases</h2>";
@@ -445,6 +504,18 @@ ReportData aggregate_report(const ResultsData& data, const ReportOptions& o) {
     g.score = present ? sum / double(present) : NAN;
   }
   build_heatmaps(rows, series_of, d);
+  std::map<std::pair<std::string, std::string>, ContextGroup> contexts;  // (task, context id)
+  for (const SampleRow* s : rows) {
+    if (!s->ok() || s->context_id.empty()) continue;
+    ContextGroup& g = contexts[{s->task, s->context_id}];
+    g.task = s->task;
+    g.context_id = s->context_id;
+    g.answers[{series_of(*s), budget_of(*s)}].emplace_back(s->case_id, s->score);
+  }
+  for (auto& [key, g] : contexts) {
+    for (auto& [sb, v] : g.answers) std::sort(v.begin(), v.end());
+    d.contexts.push_back(std::move(g));
+  }
   for (auto& [key, e] : errors) d.error_groups.push_back(std::move(e));
   std::stable_sort(d.error_groups.begin(), d.error_groups.end(),
                    [](const ErrorGroup& a, const ErrorGroup& b) { return a.count > b.count; });
@@ -479,6 +550,7 @@ std::string render_html_report(const ResultsData& data, const ReportOptions& o) 
   if (d.ok > 0)
     h += "<a href=\"#tasks\">Score vs compression</a><a href=\"#niah\">Needle heatmaps</a>"
          "<a href=\"#cost\">Latency and memory</a><a href=\"#pareto\">Pareto</a>";
+  if (!d.contexts.empty()) h += "<a href=\"#contexts\">Shared contexts</a>";
   h += "<a href=\"#errors\">Errors</a><a href=\"#provenance\">Provenance</a></nav>\n";
   if (d.ok == 0) {
     h += fmt::format("<section id=\"summary\"><h2>Summary</h2><p class=\"note\">{}</p></section>\n",
@@ -487,7 +559,8 @@ std::string render_html_report(const ResultsData& data, const ReportOptions& o) 
                                     : "No sample finished ok: see the errors below.");
   } else {
     h += render_summary(d) + "\n" + render_score_charts(d) + "\n" + render_heatmaps(d) + "\n" +
-         render_cost_charts(d) + "\n" + render_pareto(d) + "\n" + render_perplexity(data, o) + "\n";
+         render_cost_charts(d) + "\n" + render_pareto(d) + "\n" + render_perplexity(data, o) + "\n" +
+         render_contexts(d) + "\n";
   }
   h += render_errors(d) + "\n" + render_provenance(data) + "\n";
   h += fmt::format("<footer>{}{}</footer>\n</main>\n</body>\n</html>\n", esc(o.generator),

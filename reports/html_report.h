@@ -62,6 +62,13 @@ struct ErrorGroup {
   size_t count = 0;
 };
 
+// Multi-question mode: the rows that answered questions of one shared context (samples.context_id).
+struct ContextGroup {
+  std::string task, context_id;
+  // (series, budget) -> its rows' (case id, score), one per question, in case-id order.
+  std::map<std::pair<std::string, BudgetKey>, std::vector<std::pair<std::string, double>>> answers;
+};
+
 struct ReportData {
   size_t total = 0, ok = 0, errors = 0, skipped = 0;  // samples passing the filters
   size_t stored = 0;                                  // samples in the database
@@ -76,6 +83,7 @@ struct ReportData {
   std::vector<HeatmapGroup> heatmaps;
   std::vector<ErrorGroup> error_groups;
   std::vector<std::string> notes;  // what was pooled (lengths, seeds, modes)
+  std::vector<ContextGroup> contexts;  // ok rows with a shared context, grouped by (task, context id)
 };
 
 // Groups the samples that pass the filters and computes every number the report shows.

@@ -66,10 +66,11 @@ ResultsData load_results(const std::filesystem::path& db) {
       "c.task, c.task_version, c.task_params, c.compression_ratio, c.token_budget, c.length, c.seed, s.case_id, "
       "s.status, s.reason, s.score, s.prompt_tokens, s.context_tokens, s.kept_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.method_seconds, s.decode_seconds, s.decode_p50_seconds, s.kv_resident_bytes, "
-      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {}, {}, {} "
+      "s.kv_nominal_bytes, s.kv_peak_bytes, s.peak_rss_bytes, {}, {}, {}, {} "
       "FROM samples s JOIN configs c ON c.config_hash = s.config_hash ORDER BY s.config_hash, s.case_id",
       has_reads ? "s.decode_read_bytes_mean, s.decode_read_entries_mean" : "0.0, 0.0",
-      has_meta ? "s.case_meta" : "'{}'", has_nll ? "s.token_nll" : "''"));
+      has_meta ? "s.case_meta" : "'{}'", store.schema_version() >= 8 ? "s.context_id" : "''",
+      has_nll ? "s.token_nll" : "''"));
   while (q.step()) {
     SampleRow r;
     int i = 0;
@@ -110,6 +111,7 @@ ResultsData load_results(const std::filesystem::path& db) {
     r.read_bytes_mean = real();
     r.read_entries_mean = real();
     const json meta = json::parse(text(), nullptr, false);
+    r.context_id = text();
     if (meta.is_object()) {
       if (meta.contains("depths") && meta["depths"].is_array())
         for (const auto& d : meta["depths"])

@@ -33,6 +33,7 @@ struct SampleRow {
   int64_t nll_tokens = 0;      //   and how many tokens; 0 for other rows
   // Mean NLL per token (nats), NaN when the row has none; perplexity = exp of the mean over a group.
   double mean_nll() const { return nll_tokens > 0 ? nll_sum / double(nll_tokens) : NAN; }
+  std::string context_id;      // multi-question mode: the context shared with other rows' questions; "": own
   bool ok() const { return status == "ok"; }
 };
 

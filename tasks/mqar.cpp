@@ -65,6 +65,10 @@ std::vector<Case> generate_mqar(const TaskParams& p, uint64_t seed, const TaskEn
             C + 2 * n, L);
   KVB_CHECK(a > 0 && a <= 1, "task mqar: power_a must be in (0, 1], got {}", a);
   KVB_CHECK(samples >= 0, "task mqar: num_samples must be >= 0");
+  const int questions = questions_per_context("mqar", p);
+  KVB_CHECK(questions == 1 || form == "text", "task mqar: questions_per_context > 1 needs form=text");
+  KVB_CHECK(questions <= n, "task mqar: questions_per_context {} exceeds num_kv_pairs {} (each question asks at least "
+            "one word)", questions, n);
   if (max_new <= 0) max_new = 8 * n + 8;
   const int space = (L - C) / 2;
 
@@ -124,13 +128,28 @@ std::vector<Case> generate_mqar(const TaskParams& p, uint64_t seed, const TaskEn
     std::vector<std::string> asked;
     for (int i : order) asked.push_back(id_word(keys[size_t(i)]));
     c.context = std::move(ctx);
-    c.question = fmt::format("Give the number that belongs to each of these words, in this order: {}. Answer with "
-                             "one line per word, written as word: number.",
-                             fmt::join(asked, ", "));
+    auto question_for = [](const std::vector<std::string>& words) {
+      return fmt::format("Give the number that belongs to each of these words, in this order: {}. Answer with "
+                         "one line per word, written as word: number.",
+                         fmt::join(words, ", "));
+    };
+    c.question = question_for(asked);
     c.answer_prefix = "";
     for (int i = 0; i < n; ++i) c.meta.depths.push_back(100.0 * i / std::max(1, n - 1));
-    annotate_tokens(c, env);
-    out.push_back(std::move(c));
+    if (questions == 1) {
+      annotate_tokens(c, env);
+      out.push_back(std::move(c));
+      continue;
+    }
+    // Multi-question mode: the queried words in query order, split into `questions` runs.
+    std::vector<Question> qs;
+    for (int j = 0; j < questions; ++j) {
+      const size_t b = size_t(j) * asked.size() / size_t(questions), e = size_t(j + 1) * asked.size() / size_t(questions);
+      const std::vector<std::string> words(asked.begin() + std::ptrdiff_t(b), asked.begin() + std::ptrdiff_t(e));
+      const std::vector<std::string> answers(c.answers.begin() + std::ptrdiff_t(b), c.answers.begin() + std::ptrdiff_t(e));
+      qs.push_back(Question{question_for(words), "", answers, {{"asked", words}}});
+    }
+    for (Case& q : cases_for_questions(c, qs, env)) out.push_back(std::move(q));
   }
   return out;
 }
@@ -146,6 +165,8 @@ KVB_REGISTER_TASK(mqar, 1, "Zoology multi-query associative recall (symbolic ids
                       {"form", "text", "text (prompt for an LLM) | symbolic (input_ids + labels)"},
                       {"num_samples", "100", "cases to generate"},
                       {"max_new_tokens", "0", "text form: tokens to generate (0: 8 per pair + 8)"},
+                      {"questions_per_context", "1", "text form: questions asked of one context, each about its own "
+                                                     "run of the queried words (rows linked by context_id)"},
                   },
                   generate_mqar);
 

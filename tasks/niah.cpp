@@ -84,6 +84,7 @@ NiahConfig niah_config(const std::string& task, const TaskParams& p) {
   c.haystack_dir = p.get_string("haystack_dir", c.haystack_dir);
   c.form = p.get_string("form", c.form);
   c.vocab_size = int(p.get_int("vocab_size", c.vocab_size));
+  c.questions = questions_per_context(task, p);
   check_choice(task, "form", c.form, {"text", "symbolic"});
   check_choice(task, "haystack", c.haystack, {"noise", "essay", "needle", "dir"});
   KVB_CHECK(c.haystack != "dir" || !c.haystack_dir.empty(),
@@ -96,6 +97,10 @@ NiahConfig niah_config(const std::string& task, const TaskParams& p) {
                 c.num_values <= 1000 && c.num_queries <= 1000,
             "task {}: num_keys, num_values and num_queries must be in 1..1000", task);
   c.num_keys = std::max(c.num_keys, c.num_queries);  // RULER raises K to Q
+  KVB_CHECK(c.questions == 1 || c.form == "text", "task {}: questions_per_context > 1 needs form=text", task);
+  KVB_CHECK(int64_t(c.num_queries) * c.questions <= 1000, "task {}: num_queries * questions_per_context must be <= 1000",
+            task);
+  c.num_keys = std::max(c.num_keys, c.num_queries * c.questions);  // every question asks keys of its own
   KVB_CHECK(c.num_samples >= 0, "task {}: num_samples must be >= 0, got {}", task, c.num_samples);
   KVB_CHECK(c.max_new_tokens >= 1, "task {}: max_new_tokens must be >= 1", task);
   if (c.depth != "random") {
@@ -119,6 +124,8 @@ std::vector<ParamSpec> niah_params(const std::vector<std::string>& keys,
       {"num_queries", "1", "keys asked about"},
       {"depth", "random", "needle depth: 'random' (40 evenly spaced values) or a percent 0..100"},
       {"word_source", "auto", "word values from: auto | system (/usr/share/dict/words) | generated"},
+      {"questions_per_context", "1", "questions asked of one context, each about num_queries keys of its own "
+                                     "(rows linked by context_id; the context is prefilled once)"},
   };
   std::vector<ParamSpec> out;
   for (const auto& k : keys) {
@@ -139,6 +146,14 @@ std::vector<ParamSpec> niah_params(const std::vector<std::string>& keys,
 Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
                     const std::vector<double>& fixed_depths, const TaskEnv& env) {
   if (cfg.form == "symbolic") return make_symbolic_niah_case(cfg, seed, index, id, fixed_depths);
+  NiahConfig one = cfg;
+  one.questions = 1;
+  return make_niah_cases(one, seed, index, id, fixed_depths, env).at(0);
+}
+
+std::vector<Case> make_niah_cases(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
+                                  const std::vector<double>& fixed_depths, const TaskEnv& env) {
+  if (cfg.form == "symbolic") return {make_symbolic_niah_case(cfg, seed, index, id, fixed_depths)};
   Rng rng = Rng::derive(seed, index);
   const Nouns nouns = value_nouns(cfg.value_type);
 
@@ -197,26 +212,32 @@ Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const 
   }
 
   const int q = cfg.num_queries;
-  std::vector<std::string> asked(keys.begin(), keys.begin() + q);
-  std::vector<std::string> answers;
-  for (int i = 0; i < q; ++i) answers.insert(answers.end(), values[i].begin(), values[i].end());
-  const bool single = answers.size() == 1;
   const std::string instruction = fmt::format(
       "The text below hides some {}. Read it closely and remember them, because you will be asked about them "
       "after the text.",
       nouns.many);
-  const std::string question =
-      single ? fmt::format("What is the {} for {} in the text above?", nouns.one, join_keys(asked))
-             : fmt::format("What are all the {} for {} in the text above?", nouns.many, join_keys(asked));
-  const std::string prefix = single ? fmt::format("The {} for {} in the text above is", nouns.one, join_keys(asked))
-                                    : fmt::format("The {} for {} in the text above are", nouns.many, join_keys(asked));
+  // Question j asks about keys [j * q, (j + 1) * q).
+  std::vector<Question> questions;
+  for (int j = 0; j < cfg.questions; ++j) {
+    std::vector<std::string> asked(keys.begin() + j * q, keys.begin() + (j + 1) * q);
+    Question qu;
+    for (int i = j * q; i < (j + 1) * q; ++i) qu.answers.insert(qu.answers.end(), values[i].begin(), values[i].end());
+    const bool single = qu.answers.size() == 1;
+    qu.question = single ? fmt::format("What is the {} for {} in the text above?", nouns.one, join_keys(asked))
+                         : fmt::format("What are all the {} for {} in the text above?", nouns.many, join_keys(asked));
+    qu.answer_prefix = single ? fmt::format("The {} for {} in the text above is", nouns.one, join_keys(asked))
+                              : fmt::format("The {} for {} in the text above are", nouns.many, join_keys(asked));
+    qu.extra = {{"queried_keys", asked}};
+    questions.push_back(std::move(qu));
+  }
+  const Question& fit_question = questions[longest_question(questions, env)];  // the context fits every question
 
   auto build = [&](int units) {
     Case c;
     c.id = id;
-    c.question = question;
-    c.answer_prefix = prefix;
-    c.answers = answers;
+    c.question = fit_question.question;
+    c.answer_prefix = fit_question.answer_prefix;
+    c.answers = fit_question.answers;
     c.max_new_tokens = cfg.max_new_tokens;
     c.scorer = "string_match_all";
     c.meta.depths = depths;
@@ -245,16 +266,20 @@ Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const 
     while (!text.empty() && (text.back() == ' ' || text.back() == '\n')) text.pop_back();
     c.context = std::move(text);
     c.meta.extra = {{"haystack", cfg.haystack}, {"key_type", cfg.key_type}, {"value_type", cfg.value_type},
-                    {"keys", keys},         {"queried_keys", asked},     {"needles", needles}};
+                    {"keys", keys},         {"queried_keys", fit_question.extra["queried_keys"]},
+                    {"needles", needles}};
     return c;
   };
-  return fit_to_length(build, cfg.length, env, fmt::format("task {} case {}", cfg.task, id));
+  const Case base = fit_to_length(build, cfg.length, env, fmt::format("task {} case {}", cfg.task, id));
+  if (questions.size() == 1) return {base};
+  return cases_for_questions(base, questions, env);
 }
 
 std::vector<Case> generate_niah(const NiahConfig& cfg, uint64_t seed, const TaskEnv& env) {
   std::vector<Case> out;
   for (int i = 0; i < cfg.num_samples; ++i)
-    out.push_back(make_niah_case(cfg, seed, uint64_t(i), fmt::format("{}/{}/{}", cfg.task, seed, i), {}, env));
+    for (Case& c : make_niah_cases(cfg, seed, uint64_t(i), fmt::format("{}/{}/{}", cfg.task, seed, i), {}, env))
+      out.push_back(std::move(c));
   return out;
 }
 

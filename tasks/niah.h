@@ -17,7 +17,9 @@ struct NiahConfig {
   std::string value_type = "number"; // number (7 digits) | word | uuid
   int num_keys = 1;                  // needles with distinct keys (raised to num_queries)
   int num_values = 1;                // values per key
-  int num_queries = 1;               // keys asked about
+  int num_queries = 1;               // keys asked about (per question)
+  int questions = 1;                 // questions_per_context: questions asked of one context, each
+                                     // about its own num_queries keys (num_keys raised to cover them)
   std::string depth = "random";      // "random" (RULER: 40 evenly spaced depths) or a percent 0..100
   int length = 4096;                 // target tokens: prompt + max_new_tokens
   int max_new_tokens = 128;
@@ -47,7 +49,13 @@ Case make_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const 
 Case make_symbolic_niah_case(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
                              const std::vector<double>& depths);
 
-// cfg.num_samples cases with ids "<task>/<seed>/<i>".
+// The cases of one context: make_niah_case's context asked cfg.questions questions (question j about
+// keys [j * num_queries, (j + 1) * num_queries)), as cases_for_questions links them; one question:
+// { make_niah_case(...) }.
+std::vector<Case> make_niah_cases(const NiahConfig& cfg, uint64_t seed, uint64_t index, const std::string& id,
+                                  const std::vector<double>& depths, const TaskEnv& env);
+
+// cfg.num_samples contexts (cfg.questions cases each) with ids "<task>/<seed>/<i>".
 std::vector<Case> generate_niah(const NiahConfig& cfg, uint64_t seed, const TaskEnv& env);
 
 }  // namespace kvb::tasks

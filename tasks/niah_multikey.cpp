@@ -8,7 +8,7 @@ namespace {
 
 KVB_REGISTER_TASK(niah_multikey, 1, "RULER-style multi-key needles: distractor keys, one query", "string_match_all",
                   niah_params({"length", "num_samples", "max_new_tokens", "haystack", "key_type", "value_type",
-                               "num_keys", "depth", "word_source"},
+                               "num_keys", "depth", "word_source", "questions_per_context"},
                               {{"num_keys", "4"}}),
                   [](const TaskParams& p, uint64_t seed, const TaskEnv& env) {
                     return generate_niah(niah_config("niah_multikey", p), seed, env);

@@ -9,7 +9,7 @@ namespace {
 KVB_REGISTER_TASK(niah_multivalue, 1, "RULER-style multi-value needles: one key, several values",
                   "string_match_all",
                   niah_params({"length", "num_samples", "max_new_tokens", "haystack", "key_type", "value_type",
-                               "num_values", "depth", "word_source"},
+                               "num_values", "depth", "word_source", "questions_per_context"},
                               {{"num_values", "4"}}),
                   [](const TaskParams& p, uint64_t seed, const TaskEnv& env) {
                     return generate_niah(niah_config("niah_multivalue", p), seed, env);

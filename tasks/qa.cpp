@@ -157,6 +157,11 @@ const char* kIntro =
     "Answer the question at the end using the documents below. Only one or two of them matter; the others are "
     "there to distract.\n\n";
 
+std::string qa_question(const std::string& question) {
+  return "Using only the documents above, answer the question with a short phrase and nothing else.\n\n"
+         "Question: " + question;
+}
+
 // Builds the case for a question with `gold` documents placed at `depths` (percent) among the first
 // `units` documents of `distractors`.
 Case build_qa_case(const std::string& id, const std::string& question, const std::vector<std::string>& answers,
@@ -180,8 +185,7 @@ Case build_qa_case(const std::string& id, const std::string& question, const std
   c.id = id;
   c.context = kIntro;
   c.context += render_docs(docs, &c.meta.needle_chars, c.context.size(), is_gold);
-  c.question = "Using only the documents above, answer the question with a short phrase and nothing else.\n\n"
-               "Question: " + question;
+  c.question = qa_question(question);
   c.answer_prefix = "Answer:";
   c.answers = answers;
   c.max_new_tokens = max_new;
@@ -221,6 +225,9 @@ std::vector<Case> generate_qa(const TaskParams& p, uint64_t seed, const TaskEnv&
   KVB_CHECK(format == "auto" || format == "squad" || format == "hotpot",
             "task qa: parameter format='{}' is not one of: auto, squad, hotpot", format);
   KVB_CHECK(samples >= 0 && max_new >= 1, "task qa: num_samples >= 0 and max_new_tokens >= 1 required");
+  const int questions = questions_per_context("qa", p);
+  KVB_CHECK(questions == 1 || file.empty(), "task qa: questions_per_context > 1 needs the synthetic documents (no "
+            "file=): the golden profile is asked about several of its facts");
   std::vector<Case> out;
 
   if (file.empty()) {  // synthetic profiles of fictional people
@@ -228,7 +235,16 @@ std::vector<Case> generate_qa(const TaskParams& p, uint64_t seed, const TaskEnv&
       Rng rng = Rng::derive(seed, uint64_t(i));
       const std::string name = datasets::entity_name(rng);
       const datasets::Profile gold = datasets::make_profile(rng, name);
-      const datasets::ProfileFact& fact = gold.facts[rng.below(gold.facts.size())];
+      // Multi-question mode: that many distinct facts of the golden profile, each a question.
+      KVB_CHECK(size_t(questions) <= gold.facts.size(), "task qa: questions_per_context must be <= {} (the facts of "
+                "a profile), got {}", gold.facts.size(), questions);
+      std::vector<size_t> asked = questions == 1 ? std::vector<size_t>{size_t(rng.below(gold.facts.size()))}
+                                                 : rng.sample_indices(gold.facts.size(), size_t(questions));
+      std::vector<Question> qs;
+      for (size_t k : asked)
+        qs.push_back(Question{qa_question(gold.facts[k].question), "Answer:", {gold.facts[k].answer},
+                              {{"attribute", gold.facts[k].attribute}}});
+      const datasets::ProfileFact& fact = gold.facts[asked[longest_question(qs, env)]];
       const std::vector<double> depths = gold_depths(rng, 1);
       auto drng = std::make_shared<Rng>(rng.next());
       auto names = std::make_shared<std::set<std::string>>(std::set<std::string>{name});
@@ -243,7 +259,12 @@ std::vector<Case> generate_qa(const TaskParams& p, uint64_t seed, const TaskEnv&
         return build_qa_case(id, fact.question, {fact.answer}, {gold.document}, depths,
                              [&](size_t u) -> const std::string& { return stream->unit(u); }, units, max_new, extra);
       };
-      out.push_back(fit_to_length(build, length, env, fmt::format("task qa case {}", id)));
+      Case base = fit_to_length(build, length, env, fmt::format("task qa case {}", id));
+      if (questions == 1) {
+        out.push_back(std::move(base));
+        continue;
+      }
+      for (Case& c : cases_for_questions(base, qs, env)) out.push_back(std::move(c));
     }
     return out;
   }
@@ -288,6 +309,8 @@ KVB_REGISTER_TASK(qa, 1, "RULER-style QA: golden document(s) among distractors (
                       {"max_new_tokens", "32", "tokens the model may generate"},
                       {"file", "", "SQuAD-v2 or HotpotQA json file; empty: synthetic documents about fictional people"},
                       {"format", "auto", "file format: auto | squad | hotpot"},
+                      {"questions_per_context", "1", "questions asked of one context (synthetic documents: distinct "
+                                                     "facts of the golden profile; rows linked by context_id)"},
                   },
                   generate_qa);
 

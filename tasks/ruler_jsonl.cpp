@@ -1,5 +1,8 @@
 // ruler_jsonl: replays the jsonl files RULER's prepare.py writes (index, input, outputs, length,
-// answer_prefix) exactly: the prompt text is the row's input followed by its answer_prefix (Case::verbatim).
+// answer_prefix) exactly: the prompt text is the row's input followed by its answer_prefix (Case::verbatim),
+// as RULER's pred/call_api.py feeds it. Case ids are the row's position in the file: RULER's niah.py
+// overwrites a row's `index` with the needle's character offset, so indices repeat within a file.
+// tests/test_ruler_replay.cpp replays official RULER samples (tests/golden/ruler/).
 // Try: kvbench eval --task ruler_jsonl --param file=niah_single_1.jsonl; tests/test_tasks_more.cpp.
 #include <fmt/format.h>
 
@@ -27,7 +30,7 @@ std::vector<Case> generate_ruler_jsonl(const TaskParams& p, uint64_t seed, const
     const std::string input = datasets::row_string(row, path, "input");
     const int index = row_has(row, "index") ? datasets::row_int(row, path, "index") : int(i);
     Case c;
-    c.id = fmt::format("ruler_jsonl/{}", index);
+    c.id = fmt::format("ruler_jsonl/{}", i);
     c.verbatim = true;
     // RULER's templates end with the question: with split=last_line the text after the last
     // newline is fed as the question part (same text, same order; only the prefill split moves).
@@ -50,7 +53,7 @@ std::vector<Case> generate_ruler_jsonl(const TaskParams& p, uint64_t seed, const
   return out;
 }
 
-KVB_REGISTER_TASK(ruler_jsonl, 1, "Replay a RULER-generated jsonl file exactly (input + answer_prefix)",
+KVB_REGISTER_TASK(ruler_jsonl, 2, "Replay a RULER-generated jsonl file exactly (input + answer_prefix)",
                   "string_match_all",
                   std::vector<ParamSpec>{
                       {"file", "", "RULER jsonl: index, input, outputs, length, answer_prefix (one row per line)"},

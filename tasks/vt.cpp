@@ -70,7 +70,9 @@ std::string prefix_for(const std::string& value) {
 std::vector<Case> generate_vt(const TaskParams& p, uint64_t seed, const TaskEnv& env) {
   const int length = int(p.get_int("length")), samples = int(p.get_int("num_samples"));
   const int max_new = int(p.get_int("max_new_tokens"));
-  const int chains = int(p.get_int("num_chains")), hops = int(p.get_int("num_hops"));
+  const int questions = questions_per_context("vt", p);
+  // Multi-question mode: question j asks about chain j (num_chains raised to the questions).
+  const int chains = std::max(int(p.get_int("num_chains")), questions), hops = int(p.get_int("num_hops"));
   const std::string kind = p.get_string("haystack"), dir = p.get_string("haystack_dir");
   KVB_CHECK(chains >= 1 && hops >= 1, "task vt: num_chains and num_hops must be >= 1");
   KVB_CHECK(chains * (hops + 1) <= 101, "task vt: num_chains * (num_hops + 1) must be <= 101, got {}",
@@ -104,12 +106,17 @@ std::vector<Case> generate_vt(const TaskParams& p, uint64_t seed, const TaskEnv&
         example, question_for(ex.values[0]), prefix_for(ex.values[0]), fmt::join(ex.names[0], ", "));
 
     const std::string id = fmt::format("vt/{}/{}", seed, i);
+    std::vector<Question> qs;
+    for (int j = 0; j < questions; ++j)
+      qs.push_back(Question{question_for(main.values[size_t(j)]), prefix_for(main.values[size_t(j)]),
+                            main.names[size_t(j)], {{"asked_chain", j}}});
+    const Question& fit = qs[longest_question(qs, env)];
     auto build = [&](int units) {
       Case c;
       c.id = id;
-      c.question = question_for(main.values[0]);
-      c.answer_prefix = prefix_for(main.values[0]);
-      c.answers = main.names[0];
+      c.question = fit.question;
+      c.answer_prefix = fit.answer_prefix;
+      c.answers = fit.answers;
       c.max_new_tokens = max_new;
       c.scorer = "string_match_all";
       Interleaved hay = interleave(*stream, units, depths, lines);
@@ -119,7 +126,12 @@ std::vector<Case> generate_vt(const TaskParams& p, uint64_t seed, const TaskEnv&
       c.meta.extra = {{"haystack", kind}, {"chains", main.names}, {"values", main.values}, {"needles", lines}};
       return c;
     };
-    out.push_back(fit_to_length(build, length, env, fmt::format("task vt case {}", id)));
+    Case base = fit_to_length(build, length, env, fmt::format("task vt case {}", id));
+    if (questions == 1) {
+      out.push_back(std::move(base));
+      continue;
+    }
+    for (Case& c : cases_for_questions(base, qs, env)) out.push_back(std::move(c));
   }
   return out;
 }
@@ -133,6 +145,8 @@ KVB_REGISTER_TASK(vt, 1, "RULER-style variable tracking: follow chains of variab
                       {"num_hops", "4", "assignments after the first in each chain (hops + 1 variables)"},
                       {"haystack", "noise", "noise | essay | dir (the *.txt files under haystack_dir)"},
                       {"haystack_dir", "", "directory of *.txt files for haystack=dir"},
+                      {"questions_per_context", "1", "questions asked of one context, question j about chain j "
+                                                     "(num_chains raised to it; rows linked by context_id)"},
                   },
                   generate_vt);
 

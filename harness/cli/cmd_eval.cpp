@@ -184,9 +184,10 @@ void run_eval(const EvalArgs& a) {
                    : "");
     configs.push_back(config_json(c, config, mean, ci));
   }
-  if (order.size() > 1)
-    fmt::print("{} configurations from {} prefill{} ({:.1f}s in all){}\n", order.size(), sum.prefills,
-               sum.prefills == 1 ? "" : "s", sum.seconds, opt.shared_prefill ? "" : "; --no-shared-prefill");
+  if (order.size() > 1 || a.run.questions > 1)  // several methods, or several questions per context
+    fmt::print("{} configuration{} from {} prefill{} ({:.1f}s in all){}\n", order.size(), order.size() == 1 ? "" : "s",
+               sum.prefills, sum.prefills == 1 ? "" : "s", sum.seconds,
+               opt.shared_prefill ? "" : "; --no-shared-prefill");
   if (!a.json_path.empty()) {
     std::ofstream f(a.json_path);
     KVB_CHECK(f.good(), "{}: cannot write", a.json_path);

@@ -64,6 +64,9 @@ void add_single_run_options(CLI::App* cmd, SingleRunArgs& a) {
   cmd->add_flag("--query-aware", a.query_aware, "Compress after the question is prefilled (default: before)");
   cmd->add_option("--length", a.length, "Target context length in tokens (sets the task's 'length')");
   cmd->add_option("--n", a.n, "Number of cases (sets the task's 'num_samples')");
+  cmd->add_option("--questions", a.questions,
+                  "Multi-question mode: questions asked of one context, each its own row (sets the task's "
+                  "'questions_per_context'; the context is prefilled once, query-agnostic)");
   cmd->add_option("--seed", a.seed, "Task seed")->capture_default_str();
   cmd->add_option("--haystack-dir", a.haystack_dir, "NIAH haystack from the *.txt files under DIR (haystack=dir)");
   cmd->add_option("--chat-template", a.chat_template, "auto | none | chatml | llama3")->capture_default_str();
@@ -160,6 +163,7 @@ SweepConfig single_run_config(const SingleRunArgs& a, const std::string& command
     cfg["budgets"] = {{"ratios", a.ratios.empty() ? json::array({0.0}) : json(a.ratios)}};
   if (a.length > 0) cfg["lengths"] = json::array({a.length});
   if (a.n > 0) cfg["cases"] = a.n;
+  if (a.questions != 0) cfg["questions_per_context"] = a.questions;
   return parse_sweep_config(cfg, command);
 }
 

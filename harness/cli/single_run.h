@@ -29,6 +29,7 @@ struct SingleRunArgs {
   int64_t budget = 0;
   bool query_aware = false;
   int length = 0, n = 0;
+  int questions = 0;  // --questions: questions_per_context (0: the task's default)
   uint64_t seed = 0;
   EngineOptions engine;
   SharedPrefillArgs shared;

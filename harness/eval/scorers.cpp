@@ -121,6 +121,10 @@ std::string lowercase_utf8(std::string_view s) {
     if (c.cp < 0x80) {
       char ch = char(c.cp);
       out.push_back(ch >= 'A' && ch <= 'Z' ? char(ch - 'A' + 'a') : ch);
+    } else if (c.cp == 0x130) {
+      // Python's str.lower() (RULER's scorers, rouge-score) applies the full mapping of
+      // SpecialCasing.txt: LATIN CAPITAL LETTER I WITH DOT ABOVE -> "i" + COMBINING DOT ABOVE.
+      out += "i\xCC\x87";
     } else {
       unicode::append_utf8(out, uint32_t(utf8proc_tolower(utf8proc_int32_t(c.cp))));
     }

@@ -26,7 +26,8 @@ struct ScorerInfo {
 
 // RULER's prediction clean-up: strip, every control character U+0000..U+001F -> '\n', strip again.
 std::string ruler_postprocess(std::string_view prediction);
-// Unicode simple lowercase (utf8proc) of UTF-8 text; invalid bytes become U+FFFD.
+// Lowercase of UTF-8 text as Python's str.lower() (RULER's scorers): utf8proc's simple mapping, and U+0130
+// to "i" + U+0307 (SpecialCasing.txt; Final_Sigma is not applied). Invalid bytes become U+FFFD.
 std::string lowercase_utf8(std::string_view s);
 
 // Mean over references of [ref.lower() in pred.lower()] x 100 (pred RULER-postprocessed).

@@ -306,6 +306,7 @@ class SweepExecutor {
       }
       if (sharing.size() == 1 && !g_interrupted) execute_cell(*sharing[0], loaded);
       if (sharing.size() > 1) execute_shared(sharing, loaded);
+      context_.reset();
     }
   }
 
@@ -354,17 +355,7 @@ class SweepExecutor {
       for (const PreparedCell* p : todo) parts.push_back({p});  // each row reports the error itself
       return parts;
     }
-    const double cache = double(T) * mc.n_layers * mc.n_kv_heads * (2.0 * mc.head_dim * sizeof(float) + sizeof(int32_t));
-    auto estimate = [&](const std::vector<const PreparedCell*>& cells) {
-      std::vector<PrefillNeeds> needs;
-      for (const PreparedCell* p : cells) needs.push_back(p->needs);
-      const PrefillNeeds u = union_of_needs(needs);
-      const double Lq = double(mc.n_layers) * mc.n_heads;
-      double rec = Lq * double(std::min<int64_t>(u.window, T)) * mc.head_dim * sizeof(float);
-      if (u.attention_mass) rec += Lq * double(T) * sizeof(float);
-      if (u.query_stats_from >= 0) rec += Lq * mc.head_dim * (1.0 + (u.query_covariance ? mc.head_dim : 0)) * 8.0 * 2;
-      return 2.0 * cache + rec;
-    };
+    auto estimate = [&](const std::vector<const PreparedCell*>& cells) { return shared_bytes_estimate(cells, T, mc); };
     for (const PreparedCell* p : todo) {  // first fit, in grid order
       bool placed = false;
       for (auto& part : parts) {
@@ -381,30 +372,89 @@ class SweepExecutor {
     return parts;
   }
 
+  // The snapshot a shared prefill of T tokens holds for `cells` (cache + the union of their
+  // recordings) plus one method's copy of the cache.
+  double shared_bytes_estimate(const std::vector<const PreparedCell*>& cells, int64_t T, const ModelConfig& mc) const {
+    const double cache = double(T) * mc.n_layers * mc.n_kv_heads * (2.0 * mc.head_dim * sizeof(float) + sizeof(int32_t));
+    std::vector<PrefillNeeds> needs;
+    for (const PreparedCell* p : cells) needs.push_back(p->needs);
+    const PrefillNeeds u = union_of_needs(needs);
+    const double Lq = double(mc.n_layers) * mc.n_heads;
+    double rec = Lq * double(std::min<int64_t>(u.window, T)) * mc.head_dim * sizeof(float);
+    if (u.attention_mass) rec += Lq * double(T) * sizeof(float);
+    if (u.query_stats_from >= 0) rec += Lq * mc.head_dim * (1.0 + (u.query_covariance ? mc.head_dim : 0)) * 8.0 * 2;
+    return 2.0 * cache + rec;
+  }
+
+  // Multi-question mode (Case::context_id, query-agnostic): whether case i of `part` asks one of
+  // several questions of a context whose prefill its rows then share with the other questions' (when
+  // the snapshot fits opt_.max_shared_bytes).
+  bool asks_of_shared_context(const std::vector<const PreparedCell*>& part, size_t i, const TaskEnv& env,
+                              LoadedModel& loaded) const {
+    const Case& c = part[0]->cases[i];
+    if (c.context_id.empty() || grid_.cells[part[0]->cell].method.query_aware) return false;
+    try {
+      const int64_t T = int64_t(compressed_part(c, env, loaded.ck->config, false).size());
+      return shared_bytes_estimate(part, T, loaded.ck->config) <= double(opt_.max_shared_bytes);
+    } catch (const std::exception&) {
+      return false;  // the row reports the error itself
+    }
+  }
+  // The rows that use one prefill of case i's context: the part's cells x the context's questions.
+  static int64_t context_rows(const std::vector<const PreparedCell*>& part, size_t i) {
+    const std::vector<Case>& cases = part[0]->cases;
+    int64_t questions = 0;
+    for (const Case& k : cases) questions += k.context_id == cases[i].context_id ? 1 : 0;
+    return int64_t(part.size()) * questions;
+  }
+
+  // The prefill the rows of `part` share for case i: one recorded now, or (multi-question mode) the
+  // one kept from an earlier question of the same context for the same cells. Null when it could not
+  // be recorded: each row then prefills alone and records the error itself.
+  const RecordedPrefill* shared_prefill_for(const std::vector<const PreparedCell*>& part, size_t i, const TaskEnv& env,
+                                            LoadedModel& loaded, bool per_context, std::optional<RecordedPrefill>& own) {
+    const Case& c = part[0]->cases[i];
+    std::vector<size_t> cells;
+    for (const PreparedCell* p : part) cells.push_back(p->cell);
+    if (per_context && context_.prefill && context_.context_id == c.context_id && context_.cells == cells)
+      return &*context_.prefill;
+    context_.reset();
+    std::vector<PrefillNeeds> needs;
+    for (const PreparedCell* p : part) needs.push_back(p->needs);
+    const bool aware = grid_.cells[part[0]->cell].method.query_aware;
+    try {
+      reset_peak_rss();
+      std::optional<RecordedPrefill>& slot = per_context ? context_.prefill : own;
+      slot.emplace(record_prefill(*loaded.model, compressed_part(c, env, loaded.ck->config, aware), needs, aware));
+      ++sum_.prefills;
+      progress_.prefill_done();
+      if (per_context) {
+        context_.context_id = c.context_id;
+        context_.cells = std::move(cells);
+      }
+      return &*slot;
+    } catch (const std::exception&) {
+      context_.reset();
+      own.reset();
+      return nullptr;
+    }
+  }
+
   void run_shared_case(const std::vector<const PreparedCell*>& part, size_t i, const TaskEnv& env, LoadedModel& loaded) {
     const Case& c = part[0]->cases[i];
     const int max_pos = loaded.ck->config.max_position;
-    std::optional<RecordedPrefill> shared;
-    if (part.size() > 1 && !(max_pos > 0 && c.meta.target_length > max_pos)) {
-      std::vector<PrefillNeeds> needs;
-      for (const PreparedCell* p : part) needs.push_back(p->needs);
-      const bool aware = grid_.cells[part[0]->cell].method.query_aware;
-      try {
-        reset_peak_rss();
-        shared.emplace(record_prefill(*loaded.model, compressed_part(c, env, loaded.ck->config, aware), needs, aware));
-        ++sum_.prefills;
-        progress_.prefill_done();
-      } catch (const std::exception&) {
-        shared.reset();  // each row prefills alone and records the error itself
-      }
-    }
-    if (!shared || opt_.decode_batch <= 1) {
+    std::optional<RecordedPrefill> own;
+    const RecordedPrefill* shared = nullptr;
+    const bool per_context = asks_of_shared_context(part, i, env, loaded);
+    if ((part.size() > 1 || per_context) && !(max_pos > 0 && c.meta.target_length > max_pos))
+      shared = shared_prefill_for(part, i, env, loaded, per_context, own);
+    const int64_t shared_rows = !shared ? 0 : per_context ? context_rows(part, i) : int64_t(part.size());
+    if (!shared || opt_.decode_batch <= 1 || part.size() == 1) {
       for (const PreparedCell* p : part) {
         if (g_interrupted) break;
         const SweepCell& cell = grid_.cells[p->cell];
         progress_.set_current(cell.label(config_));
-        run_one_case(cell, grid_.hash[p->cell], c, p->case_hash[i], env, loaded, shared ? &*shared : nullptr,
-                     shared ? int64_t(part.size()) : 0);
+        run_one_case(cell, grid_.hash[p->cell], c, p->case_hash[i], env, loaded, shared, shared_rows);
       }
       return;
     }
@@ -424,7 +474,7 @@ class SweepExecutor {
       for (size_t k = begin; k < end; ++k) {
         const PreparedCell& p = *part[k];
         record_case(grid_.cells[p.cell], grid_.hash[p.cell], c, p.case_hash[i], loaded, rows[k - begin].result,
-                    rows[k - begin].error, int64_t(part.size()), together);
+                    rows[k - begin].error, shared_rows, together);
       }
     }
   }
@@ -478,23 +528,31 @@ class SweepExecutor {
       prepared.push_back(std::move(p));
     }
     // Shards take (prefill group, case) units, so that every row of a case's shared prefill runs in
-    // one shard; the partition depends on the config alone, never on what a database holds.
+    // one shard (multi-question mode: the cases of one context form one unit); the partition depends
+    // on the config alone, never on what a database holds.
     std::vector<WorkUnit> units;
-    std::vector<std::pair<size_t, size_t>> unit_of;  // (group, case index)
+    std::vector<std::pair<size_t, std::vector<size_t>>> unit_of;  // (group, case indices)
     std::vector<std::vector<size_t>> members(group_first_.size());  // per group: its prepared cells
     for (size_t i = 0; i < prepared.size(); ++i) members[prepared[i].group].push_back(i);
     for (size_t g = 0; g < group_first_.size(); ++g) {
       const PreparedCell& first = prepared[group_first_[g]];
       for (size_t i = 0; i < first.cases.size(); ++i) {
-        units.push_back(WorkUnit{grid_.hash[first.cell], first.cases[i].id,
-                                 expected_case_cost(first.cases[i]) * double(members[g].size())});
-        unit_of.emplace_back(g, i);
+        const Case& c = first.cases[i];
+        const double cost = expected_case_cost(c) * double(members[g].size());
+        if (i > 0 && !c.context_id.empty() && c.context_id == first.cases[i - 1].context_id) {
+          units.back().cost += cost;
+          unit_of.back().second.push_back(i);
+          continue;
+        }
+        units.push_back(WorkUnit{grid_.hash[first.cell], c.context_id.empty() ? c.id : c.context_id, cost});
+        unit_of.push_back({g, {i}});
       }
     }
     const std::vector<int> shard_of = assign_shards(units, loads_);
     for (auto& p : prepared) p.shard.assign(p.cases.size(), 0);
     for (size_t u = 0; u < units.size(); ++u)
-      for (size_t m : members[unit_of[u].first]) prepared[m].shard[unit_of[u].second] = shard_of[u];
+      for (size_t m : members[unit_of[u].first])
+        for (size_t i : unit_of[u].second) prepared[m].shard[i] = shard_of[u];
     return prepared;
   }
 
@@ -534,6 +592,7 @@ class SweepExecutor {
     progress_.set_current(cell.label(config_));
     const SweepModel& m = config_.models[cell.model];
     const TaskEnv env{loaded.tok.get(), resolve_chat_format(m.chat_template, loaded.ck->chat_template)};
+    const bool shares = may_share_prefill(cell, config_, opt_.shared_prefill);
     for (size_t i = 0; i < p.cases.size() && !g_interrupted; ++i) {
       if (p.shard[i] != opt_.shard.index) {
         ++sum_.other_shards;
@@ -543,7 +602,10 @@ class SweepExecutor {
         ++sum_.already_stored;
         continue;
       }
-      run_one_case(cell, hash, p.cases[i], p.case_hash[i], env, loaded);
+      if (shares && !p.cases[i].context_id.empty())
+        run_shared_case({&p}, i, env, loaded);  // multi-question mode: one prefill per context
+      else
+        run_one_case(cell, hash, p.cases[i], p.case_hash[i], env, loaded);
     }
   }
 
@@ -610,6 +672,19 @@ class SweepExecutor {
   RowContext ctx_;
   std::vector<double> loads_;  // expected cost per shard, across model groups
   std::map<size_t, int64_t> estimate_by_model_;
+  // Multi-question mode: the prefill of the context the last case asked about, kept for the next
+  // questions of that context (query-agnostic rows of the same cells).
+  struct ContextPrefill {
+    std::string context_id;
+    std::vector<size_t> cells;  // grid cells whose needs it recorded
+    std::optional<RecordedPrefill> prefill;
+    void reset() {
+      context_id.clear();
+      cells.clear();
+      prefill.reset();
+    }
+  };
+  ContextPrefill context_;
   std::vector<size_t> group_first_;     // per prefill group of the current model group: its first cell
   std::vector<std::string> group_key_;  // per prefill group: prefill_group_key
 };
@@ -666,9 +741,15 @@ SweepPlan plan_sweep(const SweepConfig& config, ResultsStore* store, const Shard
     const int64_t mine = (cell.expected_cases - stored + shard.count - 1) / shard.count;
     plan.shard_cases += mine;
     const bool shares = may_share_prefill(cell, config, shared_prefill);
+    // Multi-question mode (query-agnostic): one prefill per context of that many questions.
+    int64_t questions = 1;
+    try {
+      if (!cell.method.query_aware) questions = std::max<int64_t>(cell.task_params.get_int("questions_per_context", 1), 1);
+    } catch (const Error&) {
+    }
     if (shares) {
       int64_t& g = group_prefills[prefill_group_key(cell)];
-      g = std::max(g, mine);
+      g = std::max(g, (mine + questions - 1) / questions);
     } else {
       plan.shard_prefills += mine;
     }

@@ -338,6 +338,15 @@ void parse_budgets(const json& j, SweepConfig& c, Problems& pr) {
   if (c.budgets.empty()) c.budgets.push_back(SweepBudget{});
 }
 
+// Tasks that declare questions_per_context (multi-question mode).
+std::vector<std::string> multi_question_tasks() {
+  std::vector<std::string> out;
+  for (const TaskInfo* t : list_tasks())
+    for (const auto& p : t->params)
+      if (p.name == "questions_per_context") out.push_back(t->id);
+  return out;
+}
+
 void parse_tasks(const json& j, SweepConfig& c, Problems& pr) {
   auto add = [&](const std::string& where, const std::string& id, const json& params) {
     const TaskInfo* info = nullptr;
@@ -358,6 +367,12 @@ void parse_tasks(const json& j, SweepConfig& c, Problems& pr) {
                       id));
     if (j.contains("cases") && !declares("num_samples"))
       pr.add(fmt::format("cases: task '{}' has no 'num_samples' parameter", id));
+    if (j.contains("questions_per_context") && !declares("questions_per_context"))
+      pr.add(fmt::format("questions_per_context: task '{}' has no multi-question mode (tasks that have one: {})", id,
+                         fmt::join(multi_question_tasks(), ", ")));
+    if (params.is_object() && params.contains("questions_per_context") && j.contains("questions_per_context"))
+      pr.add(fmt::format("{}.params.questions_per_context: the top-level 'questions_per_context' sets it; give one or "
+                         "the other", where));
     for (const Params& p : param_grid(params, where + ".params", pr))
       if (pr.check(where, [&] { resolve_params(*info, p); })) c.tasks.push_back(SweepTask{id, p});
   };
@@ -456,6 +471,11 @@ void check_task_forms(const SweepConfig& c, Problems& pr) {
 void estimate_cases(SweepCell& cell) {
   const Params& p = cell.task_params;
   cell.expected_cases = std::max<int64_t>(p.get_int("num_samples", 1), 0);
+  try {  // multi-question mode: num_samples contexts, each asked that many questions
+    cell.expected_cases *= std::max<int64_t>(p.get_int("questions_per_context", 1), 1);
+  } catch (const Error&) {
+    // Bad values fail when the cases are generated.
+  }
   cell.expected_tokens = double(cell.length > 0 ? cell.length : 1000);
   if (cell.task == "niah_grid") {
     try {
@@ -525,7 +545,9 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source) {
   c.json = j;
   Problems pr;
   check_keys(j, "config",
-             {"name", "models", "methods", "budgets", "tasks", "lengths", "seeds", "cases", "mode", "engine"}, pr);
+             {"name", "models", "methods", "budgets", "tasks", "lengths", "seeds", "cases", "questions_per_context",
+              "mode", "engine"},
+             pr);
   if (j.contains("name")) {
     if (j["name"].is_string())
       c.name = j["name"].get<std::string>();
@@ -549,6 +571,14 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source) {
       pr.add(fmt::format("cases: expected an integer >= 1, got {}", j["cases"].dump()));
     else
       c.cases = int(n);
+  }
+  if (j.contains("questions_per_context")) {
+    int64_t n = 0;
+    if (!get_int(j["questions_per_context"], n) || n < 1 || n > 1000)
+      pr.add(fmt::format("questions_per_context: expected an integer in 1..1000, got {}",
+                         j["questions_per_context"].dump()));
+    else
+      c.questions_per_context = int(n);
   }
   if (j.contains("mode")) {
     for (const auto& v : as_list(j["mode"])) {
@@ -607,6 +637,8 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
                 apply_model_form(tinfo, task_model_mi, user);  // the oracle: form=symbolic
                 if (len > 0) user.set("length", std::to_string(len));
                 if (c.cases > 0) user.set("num_samples", std::to_string(c.cases));
+                if (c.questions_per_context > 0)
+                  user.set("questions_per_context", std::to_string(c.questions_per_context));
                 cell.task = t.id;
                 cell.task_version = tinfo.version;
                 cell.task_params = resolve_params(tinfo, user);
@@ -625,7 +657,9 @@ std::vector<SweepCell> expand_grid(const SweepConfig& c) {
 json SweepCell::canonical(const std::string& model_hash, const SweepModel& m, const EngineOptions& engine) const {
   json task_params = json::object();
   for (const auto& [k, v] : this->task_params.values())
-    if (k != "num_samples") task_params[k] = v;  // the first n cases of a cell are the same for any n
+    // The first n cases of a cell are the same for any n; one question per context is what every
+    // configuration before multi-question mode ran (their hashes stay).
+    if (k != "num_samples" && !(k == "questions_per_context" && v == "1")) task_params[k] = v;
   json method_params = json::object();
   for (const auto& [k, v] : this->method_params.values()) method_params[k] = v;
   json model = {{"hash", model_hash}, {"chat_template", m.chat_template}, {"weights", m.weights}};

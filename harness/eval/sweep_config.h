@@ -51,6 +51,7 @@ struct SweepConfig {
   std::vector<uint64_t> seeds;
   std::vector<bool> query_aware;  // modes
   int cases = 0;                  // cases per cell (sets num_samples); 0: the task's default
+  int questions_per_context = 0;  // multi-question mode: sets each task's questions_per_context; 0: unset
   EngineOptions engine;
 };
 

@@ -53,6 +53,7 @@ SampleRecord case_row(const std::string& config_hash, const Case& c, const std::
   r.config_hash = config_hash;
   r.case_id = c.id;
   r.case_hash = case_hash;
+  r.context_id = c.context_id;
   r.run_id = ctx.run_id;
   r.answers = json(c.answers).dump();
   r.scorer = c.scorer;

@@ -14,6 +14,7 @@
 #include "core/file.h"
 #include "core/names.h"
 #include "model/oracle.h"
+#include "eval/prompt.h"
 
 namespace kvb {
 namespace {
@@ -169,7 +170,52 @@ nlohmann::json case_to_json(const Case& c) {
     for (const auto& x : c.extra_scorers) xs.push_back({{"scorer", x.scorer}, {"references", x.references}});
     j["extra_scorers"] = xs;
   }
+  if (!c.context_id.empty()) j["context_id"] = c.context_id;
   return j;
+}
+
+std::vector<Case> cases_for_questions(const Case& base, const std::vector<Question>& questions, const TaskEnv& env) {
+  KVB_CHECK(!questions.empty(), "case {}: no question to ask of its context", base.id);
+  std::vector<Case> out;
+  for (size_t j = 0; j < questions.size(); ++j) {
+    Case c = base;
+    const Question& q = questions[j];
+    c.question = q.question;
+    c.answer_prefix = q.answer_prefix;
+    c.answers = q.answers;
+    for (const auto& [k, v] : q.extra.items()) c.meta.extra[k] = v;
+    if (questions.size() > 1) {
+      c.id = fmt::format("{}/q{}", base.id, j);
+      c.context_id = base.id;
+    }
+    annotate_tokens(c, env);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+size_t longest_question(const std::vector<Question>& questions, const TaskEnv& env, bool verbatim) {
+  auto length = [&](const Question& q) {
+    if (!env.tokenizer) return q.question.size() + q.answer_prefix.size();
+    Case c;
+    c.context = "context";
+    c.question = q.question;
+    c.answer_prefix = q.answer_prefix;
+    c.verbatim = verbatim;
+    return encode_prompt(c, env).question.size();
+  };
+  size_t best = 0, best_length = 0;
+  for (size_t j = 0; j < questions.size(); ++j) {
+    const size_t n = length(questions[j]);
+    if (j == 0 || n > best_length) best = j, best_length = n;
+  }
+  return best;
+}
+
+int questions_per_context(const std::string& task, const TaskParams& params) {
+  const int n = int(params.get_int("questions_per_context", 1));
+  KVB_CHECK(n >= 1 && n <= 1000, "task {}: questions_per_context must be in 1..1000, got {}", task, n);
+  return n;
 }
 
 std::string hash_cases(const std::vector<Case>& cases) {

@@ -54,7 +54,14 @@ struct Case {
   // score_extra(case, prediction) in eval/scorers.h. Summarization: rouge1 / rouge2 against the
   // reference summary and key_fact_recall against the key-fact strings.
   std::vector<ExtraScorer> extra_scorers;
+  // Multi-question mode (questions_per_context > 1, or a kvpress_jsonl row with a list of questions):
+  // the id of the context this case shares with the other questions asked of it ("" for a case
+  // with a context of its own). Cases of one context are consecutive, have the same `context` text
+  // and differ in question, answer_prefix, answers and meta.extra; the runner prefills the context
+  // once for all of them (query-agnostic) and stores each answer as its own row.
+  std::string context_id;
 };
+
 
 // Canonical JSON of a case (sorted keys): what determinism hashes are computed over.
 nlohmann::json case_to_json(const Case& c);
@@ -71,6 +78,25 @@ struct TaskEnv {
   const Tokenizer* tokenizer = nullptr;
   ChatFormat chat;
 };
+
+// One question asked of a shared context (multi-question mode).
+struct Question {
+  std::string question;
+  std::string answer_prefix;
+  std::vector<std::string> answers;
+  nlohmann::json extra = nlohmann::json::object();  // merged into the case's meta.extra
+};
+// The cases of `base`'s context, one per question: question j's case is `base` with that question,
+// answer prefix and answers, id "<base.id>/q<j>" and context_id base.id; token metadata refreshed
+// with `env` (annotate_tokens). One question: `base` with it, id and context_id unchanged.
+std::vector<Case> cases_for_questions(const Case& base, const std::vector<Question>& questions, const TaskEnv& env);
+// The index of the question whose part of the prompt (question, chat footer, answer prefix) has the
+// most tokens with env's tokenizer and template: fitting the shared context to it fits every question
+// (the context part is tokenized on its own, encode_prompt). Without a tokenizer: the most characters.
+size_t longest_question(const std::vector<Question>& questions, const TaskEnv& env, bool verbatim = false);
+// The task parameter questions_per_context (1 when the task does not declare it); throws naming the
+// task when it is < 1.
+int questions_per_context(const std::string& task, const TaskParams& params);
 
 using TaskFn = std::function<std::vector<Case>(const TaskParams& params, uint64_t seed, const TaskEnv& env)>;
 

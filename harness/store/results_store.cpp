@@ -206,6 +206,11 @@ ALTER TABLE samples ADD COLUMN decode_read_bytes_max INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE samples ADD COLUMN token_nll TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7 -> 8: multi-question mode: the id of the context a row's question was asked of, shared by
+    // the rows of its other questions ('' : the case had a context of its own).
+    R"sql(
+ALTER TABLE samples ADD COLUMN context_id TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kStoreSchemaVersion, "one migration per schema version");
@@ -216,7 +221,7 @@ const char* const kSampleColumns =
     "decode_p50_seconds, decode_p95_seconds, decode_step_seconds, kv_resident_bytes, kv_nominal_bytes, kv_peak_bytes, "
     "peak_rss_bytes, backend, threads, prefill_chunk, finished_at, case_meta, device, device_peak_bytes, "
     "shared_prefill_rows, shared_prefill_bytes, decode_batch_rows, decode_read_entries_mean, decode_read_entries_max, "
-    "decode_read_bytes_mean, decode_read_bytes_max, token_nll";
+    "decode_read_bytes_mean, decode_read_bytes_max, token_nll, context_id";
 
 // "?,?,...": one per column of kSampleColumns.
 std::string sample_placeholders() {
@@ -539,6 +544,7 @@ void ResultsStore::put_sample(const SampleRecord& r) {
     real(r.decode_read_bytes_mean);
     integer(r.decode_read_bytes_max);
     text(r.token_nll);
+    text(r.context_id);
     s.run();
     exec("COMMIT");
   } catch (...) {

@@ -17,7 +17,7 @@
 namespace kvb {
 
 // The schema version this build writes (PRAGMA user_version after migrations).
-constexpr int kStoreSchemaVersion = 7;
+constexpr int kStoreSchemaVersion = 8;
 
 // A configuration: everything that decides a case's result except the case itself.
 struct ConfigRecord {
@@ -56,6 +56,7 @@ struct SampleRecord {
   int64_t device_peak_bytes = 0;   // GPU memory peak during the case (weights, KV cache, activations); 0 on cpu
   int64_t decode_batch_rows = 1;     // rows decoded together with this one (one forward pass per step); 1: alone
   std::string token_nll;             // perplexity: JSON array of -log p per continuation token (nats); '' otherwise
+  std::string context_id;            // multi-question mode: the context shared with other rows' questions; "": own
   int64_t shared_prefill_rows = 0;   // rows that started from this case's one shared prefill; 0: prefilled alone
   int64_t shared_prefill_bytes = 0;  // that shared snapshot's bytes (full KV cache + recorded queries / mass)
   // Per decode step: (layer, KV head, token) entries attention read and their K/V bytes, mean and
