@@ -26,7 +26,7 @@ double metric_value(const SampleRow& s, const std::string& id) {
   if (id == "method_ms") return 1e3 * s.method_seconds;
   if (id == "decode_ms") return 1e3 * s.decode_p50_seconds;
   if (id == "kv_resident_mib") return double(s.kv_resident_bytes) / double(1 << 20);
-  if (id == "kv_read_mib") return s.read_bytes_mean / double(1 << 20);
+  if (id == "kv_read_mib") return s.read_bytes_mean > 0 ? s.read_bytes_mean / double(1 << 20) : NAN;  // 0: no decode step
   if (id == "kv_fraction") return s.kv_nominal_bytes > 0 ? 100.0 * double(s.kv_resident_bytes) / double(s.kv_nominal_bytes) : NAN;
   if (id == "peak_rss_mib") return double(s.peak_rss_bytes) / double(1 << 20);
   if (id == "nll" || id == "perplexity") return s.mean_nll();  // perplexity: exp of the group's mean, below

@@ -1,13 +1,23 @@
 // Compression overhead of every registered method for one layer with SmolLM2-135M's attention shape
 // (Hq = 9, Hkv = 3, D = 64) at 2K / 8K / 32K cached tokens: scoring + keep-set application
 // (compress_prefill + KVCache::keep + encode), and for quest one decode step's page selection.
+// decode_step/<id>: one decode step of every decode-time selector (and full attention) over 4 layers
+// of that shape at 2K / 8K / 32K cached tokens, reading 1/8 of them: the method's selection plus the
+// CPU attention over what it selected (kv/read_selection.h), per step.
 // Run: cmake -DKVB_BUILD_BENCH=ON ... && build/scripts/bench/kvb_bench_methods --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "backends/cpu/attention.h"
 #include "core/random.h"
 #include "kv/method.h"
+#include "kv/pca_basis.h"
+#include "model/rope.h"
 
 namespace kvb {
 namespace {
@@ -58,14 +68,83 @@ Inputs make_inputs(int64_t T, int W) {
   return in;
 }
 
-MethodSpec spec_for(const std::string& id) {
+// A Loki basis for `layers` layers of this shape from random keys (written once per shape).
+std::string loki_basis(int layers) {
+  static std::map<int, std::string> written;
+  if (written.count(layers)) return written[layers];
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("kvb_bench_loki_" + std::to_string(layers) + ".pca")).string();
+  KVCache c(layers, 3, 64);
+  Rng rng(7);
+  std::vector<float> k(256 * 64), v(k.size());
+  std::vector<int32_t> pos(256);
+  for (int i = 0; i < 256; ++i) pos[size_t(i)] = i;
+  for (int l = 0; l < layers; ++l)
+    for (int h = 0; h < 3; ++h) {
+      for (auto& x : k) x = float(rng.unit() * 2 - 1);
+      c.append(l, h, k.data(), v.data(), 64, pos.data(), 256);
+    }
+  std::vector<KeyMoments> m;
+  add_cache_keys(c, m);
+  write_pca_basis(path, pca_basis_from(m, layers, 3, 64, "bench"));
+  return written[layers] = path;
+}
+
+MethodSpec spec_for(const std::string& id, int layers = 1) {
   MethodSpec s;
   s.id = id;
   s.compression_ratio = 0.5;
   if (id == "duo_attention") s.params.set("head_scores", "0.9,0.1,0.5");
   if (id == "kivi") s.compression_ratio = 0.0;
   if (id == "decoding") s.params.set("target_size", "1024");
+  if (id == "loki") s.params.set("basis", loki_basis(layers));
+  if (id == "tidaldecode") s.params = Params{{"sparse_layer_start", "1"}, {"correction_layer", "99"}};
   return s;
+}
+
+// One decode step over 4 layers: select, then attend over the selection (as the CPU backend does).
+void BM_decode_step(benchmark::State& state, std::string id) {
+  const int64_t T = state.range(0);
+  const int L = 4;
+  ModelConfig c = shape();
+  c.n_layers = L;
+  KVCache cache(L, 3, 64);
+  Rng rng(T);
+  std::vector<float> k(static_cast<size_t>(T * 64)), v(k.size()), q(static_cast<size_t>(L * 9 * 64)), out(9 * 64);
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t i = 0; i < T; ++i) pos[size_t(i)] = int32_t(i);
+  for (int l = 0; l < L; ++l)
+    for (int h = 0; h < 3; ++h) {
+      for (auto& x : k) x = float(rng.unit() * 2 - 1);
+      for (auto& x : v) x = float(rng.unit() * 2 - 1);
+      cache.append(l, h, k.data(), v.data(), 64, pos.data(), T);
+    }
+  cache.advance(int32_t(T));
+  for (auto& x : q) x = float(rng.unit() * 2 - 1);
+  MethodSpec spec = id == "full" ? MethodSpec{} : spec_for(id, L);
+  spec.compression_ratio = 0.875;
+  std::unique_ptr<Method> m = make_method(spec, c);
+  MethodContext budget;
+  budget.compression_ratio = spec.compression_ratio;
+  for (int l = 0; l < L; ++l) {
+    LayerView view;
+    view.layer = l;
+    view.config = &c;
+    view.cache = &cache;
+    view.n_context = T;
+    view.n_kept = budget.kept_for(T);
+    m->compress_prefill(view);
+  }
+  const float scale = 1.0f / std::sqrt(64.0f);
+  const std::vector<float> inv_freq = rope_inv_freq(c);  // tokenselect's compact positions re-rotate keys
+  for (auto _ : state)
+    for (int l = 0; l < L; ++l) {
+      const float* ql = q.data() + size_t(l) * 9 * 64;
+      const ReadSelection sel = m->has_selector() ? m->select(l, ql, cache) : ReadSelection{};
+      cpu::attention(ql, 1, cache, l, 9, scale, out.data(), nullptr, sel, cpu::MatmulMode::F32, &inv_freq, c.rope_neox);
+      benchmark::DoNotOptimize(out.data());
+    }
+  state.counters["tokens"] = double(T);
 }
 
 void BM_compress_layer(benchmark::State& state, std::string id) {
@@ -106,6 +185,15 @@ int register_all() {
   for (const MethodInfo* m : list_methods()) {
     if (m->id == "full") continue;
     benchmark::RegisterBenchmark(("compress_layer/" + m->id).c_str(), BM_compress_layer, m->id)
+        ->Arg(2048)
+        ->Arg(8192)
+        ->Arg(32768)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  for (const MethodInfo* m : list_methods()) {
+    if (!m->roles.selects && m->id != "full") continue;
+    benchmark::RegisterBenchmark(("decode_step/" + m->id).c_str(), BM_decode_step, m->id)
         ->Arg(2048)
         ->Arg(8192)
         ->Arg(32768)
