@@ -17,16 +17,11 @@
 namespace kvb {
 namespace {
 
-class Loki final : public Method {
+class Loki final : public selection::BudgetedSelector {
  public:
   Loki(PcaBasis basis, int64_t rank, int hq) : basis_(std::move(basis)), rank_(rank), hq_(hq) {
     side_.resize(size_t(basis_.n_layers) * size_t(basis_.n_kv_heads));
   }
-  KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = {v.n_kept, v.n_context};
-    return {};
-  }
-  bool has_selector() const override { return true; }
 
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (budget_.covers_context()) return {};
@@ -80,7 +75,6 @@ class Loki final : public Method {
   PcaBasis basis_;
   int64_t rank_;
   int hq_;
-  selection::ReadBudget budget_;
   std::vector<Side> side_;  // [L * Hkv]
 };
 

@@ -33,14 +33,9 @@ std::vector<int32_t> flat_search(const float* q, const float* keys, int64_t D, s
 
 namespace {
 
-class RetrievalAttention final : public Method {
+class RetrievalAttention final : public selection::BudgetedSelector {
  public:
   RetrievalAttention(int64_t n_sink, int64_t n_local, int hq) : n_sink_(n_sink), n_local_(n_local), hq_(hq) {}
-  KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = {v.n_kept, v.n_context};
-    return {};
-  }
-  bool has_selector() const override { return true; }
 
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (budget_.covers_context()) return {};
@@ -83,7 +78,6 @@ class RetrievalAttention final : public Method {
  private:
   int64_t n_sink_, n_local_;
   int hq_;
-  selection::ReadBudget budget_;
 };
 
 KVB_REGISTER_METHOD(retrieval_attention, 1, "RetrievalAttention: Liu et al. 2024, arXiv:2409.10516",

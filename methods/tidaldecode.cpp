@@ -14,14 +14,9 @@
 namespace kvb {
 namespace {
 
-class TidalDecode final : public Method {
+class TidalDecode final : public selection::BudgetedSelector {
  public:
   TidalDecode(int start, int correction, int hq) : start_(start), correction_(correction), hq_(hq) {}
-  KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = {v.n_kept, v.n_context};
-    return {};
-  }
-  bool has_selector() const override { return true; }
 
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (budget_.covers_context() || layer < start_) return {};
@@ -62,7 +57,6 @@ class TidalDecode final : public Method {
   }
 
   int start_, correction_, hq_;
-  selection::ReadBudget budget_;
   SharedSelection shared_;
 };
 

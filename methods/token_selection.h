@@ -36,4 +36,18 @@ struct ReadBudget {
   bool covers_context() const { return n_kept < 0 || n_kept >= n_context; }
 };
 
+// A decode-time selector that leaves the cache untouched: compress_prefill only records the read
+// budget (budget_), select() decides what each step reads.
+class BudgetedSelector : public Method {
+ public:
+  KeepSets compress_prefill(const LayerView& v) override {
+    budget_ = {v.n_kept, v.n_context};
+    return {};
+  }
+  bool has_selector() const override { return true; }
+
+ protected:
+  ReadBudget budget_;
+};
+
 }  // namespace kvb::selection

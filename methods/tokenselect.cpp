@@ -18,15 +18,10 @@
 namespace kvb {
 namespace {
 
-class TokenSelect final : public Method {
+class TokenSelect final : public selection::BudgetedSelector {
  public:
   TokenSelect(int64_t n_sink, int64_t n_local, int hq, bool compact)
       : n_sink_(n_sink), n_local_(n_local), hq_(hq), compact_(compact) {}
-  KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = {v.n_kept, v.n_context};
-    return {};
-  }
-  bool has_selector() const override { return true; }
 
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (budget_.covers_context()) return {};
@@ -96,7 +91,6 @@ class TokenSelect final : public Method {
   int64_t n_sink_, n_local_;
   int hq_;
   bool compact_;
-  selection::ReadBudget budget_;
 };
 
 KVB_REGISTER_METHOD(tokenselect, 1, "TokenSelect: Wu et al. 2024, arXiv:2411.02886",
