@@ -519,6 +519,20 @@ TEST(Hip, HierarchicalTopKWithSingleTokenBlocksIsExactOnATentAndReturnsAllWhenKC
             cand);
 }
 
+// Each half is scored by its representative token only (a hand-worked case, M = 8, k = 2, b_k = 1).
+// Center: groups [0,4) [4,8) -> halves [0,2) [2,4) [4,6) [6,8) scored by tokens 1, 3, 5, 7 = 0, 5, 0, 6
+// -> keep [2,4) [6,8) -> tokens 2, 3, 6, 7 = 0, 5, 0, 6 -> {3, 7}: token 0 (the maximum) is missed.
+// First: halves scored by tokens 0, 2, 4, 6 = 10, 0, 0, 0 -> keep [0,2) [2,4) (tie: lower) -> {0, 3}.
+TEST(Hip, HierarchicalTopKScoresEachHalfByItsRepresentativeToken) {
+  const int D = 1;
+  const std::vector<float> keys = {10, 0, 0, 5, 0, 0, 0, 6}, q = {1};
+  const std::vector<int32_t> cand = {0, 1, 2, 3, 4, 5, 6, 7};
+  EXPECT_EQ(hip::hierarchical_top_k(q.data(), keys.data(), D, cand, 2, 1, hip::Representative::Center),
+            (std::vector<int32_t>{3, 7}));
+  EXPECT_EQ(hip::hierarchical_top_k(q.data(), keys.data(), D, cand, 2, 1, hip::Representative::First),
+            (std::vector<int32_t>{0, 3}));
+}
+
 // Per query head: sinks + sliding window + the hierarchical top-k of the rest; dense layers read all.
 TEST(Hip, PerQueryHeadSinksWindowAndTopKAfterTheDenseLayers) {
   const int L = 2, Hq = 4, Hkv = 2, D = 4;
