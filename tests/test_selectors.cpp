@@ -703,7 +703,12 @@ TEST(RecycledAttention, QuerySimilarityScheduleRunsAFullStepWhenTheQueryDrifts) 
   spec.id = "recycled_attention";
   spec.params = Params{{"schedule", "query_similarity"}, {"qc", "2"}, {"similarity", "0.9"}};
   auto m = make_method(spec, cfg);
-  const auto same = gaussian(151, size_t(Hq * D)), other = gaussian(152, size_t(Hq * D));
+  std::vector<float> same(size_t(Hq * D), 0.0f), other(size_t(Hq * D), 0.0f);  // cosine 0.8 < 0.9
+  for (int h = 0; h < Hq; ++h) {
+    same[size_t(h * D)] = 1.0f;
+    other[size_t(h * D)] = 0.8f;
+    other[size_t(h * D + 1)] = 0.6f;
+  }
   EXPECT_TRUE(select_all_layers(*m, c, same, K, T, cfg)[0].reads_everything());  // step 0
   EXPECT_FALSE(m->select(0, same.data(), c).reads_everything());                  // 1
   EXPECT_FALSE(m->select(0, same.data(), c).reads_everything());                  // 2: checked, similar
