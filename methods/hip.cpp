@@ -1,6 +1,6 @@
 // hip: HiP Attention v1 at decode time (Lee et al. 2024, arXiv:2406.09827; reference
-// DeepAuto-AI/hip-attention src/hip_attn/v1_0/attention1_block_gpu.py, read, not copied: FSL
-// licence). Per layer from dense_layers on, per query head: the compressed part's first n_sink
+// DeepAuto-AI/hip-attention src/hip_attn/v1_0/attention1_block_gpu.py, FSL licence: not copied;
+// spec: ../shared/docs/methods-wave2.md item 4). Per layer from dense_layers on, per query head: the compressed part's first n_sink
 // entries and last n_window entries are always read (sinks and sliding window), and k = budget -
 // n_sink - n_window entries of the rest are picked by a hierarchical top-k over key blocks of
 // block_size tokens (hip::hierarchical_top_k; a decode query block is the one step query, b_q = 1).

@@ -1,5 +1,5 @@
 // recycled_attention: full attention every few decode steps, a recycled partial cache in between
-// (Xu et al. 2024, arXiv:2411.05787, "Recycled Attention"; reference carriex/recycled-attention).
+// (Xu et al. 2024, arXiv:2411.05787, "Recycled Attention"; spec: ../shared/docs/methods-wave2.md item 7).
 // The full cache is kept. On a full step a layer attends densely and rebuilds its partial cache
 // C_p: per KV head, the K = budget entries of the compressed part with the highest attention of
 // the step's query, softmax(q . k / sqrt(D)) per query head, max-pooled over neighbouring entries
