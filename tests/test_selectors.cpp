@@ -1,8 +1,11 @@
 // Decode-time selectors and their seams (kv/read_selection.h, backends/cpu/partial_attention.h,
-// kv/pca_basis.h; methods tokenselect, retrieval_attention, tidaldecode, loki): the log-sum-exp merge
-// of two partial attentions equals attention over their union; the flat index returns the true
-// top-k; a selection recorded at one layer is what later layers read; Loki at full rank selects the
-// exact top-k; the read entries and bytes a case records equal the analytic figure.
+// kv/pca_basis.h; methods tokenselect, retrieval_attention, tidaldecode, loki, hip,
+// recycled_attention): the log-sum-exp merge of two partial attentions equals attention over their
+// union; the flat index returns the true top-k; a selection recorded at one layer is what later
+// layers read; Loki at full rank selects the exact top-k; HiP's hierarchical top-k is exact on a
+// single-peak case and its mask is reused between refreshes; Recycled Attention runs a full step
+// every `stride` steps and its partial cache is the top-K of the pooled attention; the read entries
+// and bytes a case records equal the analytic figure.
 #include <gtest/gtest.h>
 
 #include <algorithm>
