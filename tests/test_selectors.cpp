@@ -872,7 +872,7 @@ TEST(DecodeReads, EvalStoresWhatEachSelectorRead) {
       "eval -q --model '" + model + "' --chat-template none --task niah_single --length 300 --n 1 -t 1 "
       "--param max_new_tokens=4 --method full,quest,tokenselect,retrieval_attention,tidaldecode,loki,hip,"
       "recycled_attention --ratio 0.75 --param n_sink=4 --param n_local=16 --param sparse_layer_start=1 "
-      "--param page_size=4 --param n_window=16 --param dense_layers=1 --param refresh_interval=2 --param stride=2 "
+      "--param page_size=4 --param n_window=16 --param refresh_interval=2 --param stride=2 "
       "--param basis='" + basis +
       "' --json '" + out + "'");
   ASSERT_EQ(e.exit_code, 0) << e.output;
