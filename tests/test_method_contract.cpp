@@ -126,6 +126,10 @@ Params tiny_params(const std::string& id) {
     p.set("correction_layer", "2");
   }
   if (id == "loki") p.set("basis", tiny_loki_basis());
+  if (id == "hip") {  // the tiny model's two layers: none dense; a window for its short context
+    p.set("dense_layers", "0");
+    p.set("n_window", "16");
+  }
   if (id == "duo_attention") {
     p.set("head_scores", "0.9,0.1;0.4,0.7");
     p.set("sink_size", "4");

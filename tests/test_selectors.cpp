@@ -1,8 +1,11 @@
 // Decode-time selectors and their seams (kv/read_selection.h, backends/cpu/partial_attention.h,
-// kv/pca_basis.h; methods tokenselect, retrieval_attention, tidaldecode, loki): the log-sum-exp merge
-// of two partial attentions equals attention over their union; the flat index returns the true
-// top-k; a selection recorded at one layer is what later layers read; Loki at full rank selects the
-// exact top-k; the read entries and bytes a case records equal the analytic figure.
+// kv/pca_basis.h; methods tokenselect, retrieval_attention, tidaldecode, loki, hip,
+// recycled_attention): the log-sum-exp merge of two partial attentions equals attention over their
+// union; the flat index returns the true top-k; a selection recorded at one layer is what later
+// layers read; Loki at full rank selects the exact top-k; HiP's hierarchical top-k is exact on a
+// single-peak case and its mask is reused between refreshes; Recycled Attention runs a full step
+// every `stride` steps and its partial cache is the top-K of the pooled attention; the read entries
+// and bytes a case records equal the analytic figure.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,6 +27,7 @@
 #include "kv/method.h"
 #include "kv/pca_basis.h"
 #include "kv/read_selection.h"
+#include "methods/hip.h"
 #include "methods/retrieval_attention.h"
 #include "model/checkpoint.h"
 #include "model/rope.h"
@@ -479,6 +483,244 @@ TEST(TokenSelect, OneSetSharedByAllHeadsWithSinksAndLocal) {
   EXPECT_THROW(select_all_layers(*small, c, q, sink + local, T, cfg), Error);
 }
 
+// ---- hip ------------------------------------------------------------------------------------------
+
+// Keys [T, D] whose q . k for q = e_a (a = 0, 1) is a tent peaking at peak[a] (strictly decreasing away
+// from it, right side slightly lower: no ties). On such a case the hierarchical top-k is exact: at
+// every level the kept halves are those whose representative (center) lies nearest the peak.
+std::vector<float> tent_keys(int64_t T, int D, int32_t peak0, int32_t peak1) {
+  std::vector<float> k(size_t(T * D), 0.0f);
+  for (int64_t j = 0; j < T; ++j) {
+    k[size_t(j * D + 0)] = -float(std::abs(j - peak0)) - (j > peak0 ? 0.25f : 0.0f);
+    k[size_t(j * D + 1)] = -float(std::abs(j - peak1)) - (j > peak1 ? 0.25f : 0.0f);
+  }
+  return k;
+}
+
+TEST(Hip, HierarchicalTopKWithSingleTokenBlocksIsExactOnATentAndReturnsAllWhenKCoversThem) {
+  const int D = 4;
+  const int64_t T = 300, k = 16;
+  std::vector<int32_t> cand;  // entries 10..265: candidates need not start at 0
+  for (int32_t j = 10; j < 266; ++j) cand.push_back(j);
+  const std::vector<float> q = {1, 0, 0, 0};
+  for (int32_t peak : {10, 13, 100, 141, 200, 263, 265}) {
+    const auto keys = tent_keys(T, D, peak, 0);
+    std::vector<float> s(cand.size());
+    for (size_t r = 0; r < cand.size(); ++r) s[r] = keys[size_t(cand[r]) * D];
+    std::vector<int32_t> exact;
+    for (int32_t r : top_k_stable(s, k)) exact.push_back(cand[size_t(r)]);
+    EXPECT_EQ(hip::hierarchical_top_k(q.data(), keys.data(), D, cand, k, 1, hip::Representative::Center), exact)
+        << "peak " << peak;
+    // Blocks of 2 keep k / 2 blocks = k entries around the peak.
+    const auto blocks = hip::hierarchical_top_k(q.data(), keys.data(), D, cand, k, 2, hip::Representative::Center);
+    EXPECT_EQ(int64_t(blocks.size()), k) << peak;
+    EXPECT_TRUE(std::is_sorted(blocks.begin(), blocks.end()));
+    for (int32_t j : blocks) EXPECT_LE(std::abs(j - peak), k) << peak;
+  }
+  const auto keys = tent_keys(T, D, 50, 0);
+  EXPECT_EQ(hip::hierarchical_top_k(q.data(), keys.data(), D, cand, int64_t(cand.size()), 2, hip::Representative::Center),
+            cand);
+}
+
+// Each half is scored by its representative token only (a hand-worked case, M = 8, k = 2, b_k = 1).
+// Center: groups [0,4) [4,8) -> halves [0,2) [2,4) [4,6) [6,8) scored by tokens 1, 3, 5, 7 = 0, 5, 0, 6
+// -> keep [2,4) [6,8) -> tokens 2, 3, 6, 7 = 0, 5, 0, 6 -> {3, 7}: token 0 (the maximum) is missed.
+// First: halves scored by tokens 0, 2, 4, 6 = 10, 0, 0, 0 -> keep [0,2) [2,4) (tie: lower) -> {0, 3}.
+TEST(Hip, HierarchicalTopKScoresEachHalfByItsRepresentativeToken) {
+  const int D = 1;
+  const std::vector<float> keys = {10, 0, 0, 5, 0, 0, 0, 6}, q = {1};
+  const std::vector<int32_t> cand = {0, 1, 2, 3, 4, 5, 6, 7};
+  EXPECT_EQ(hip::hierarchical_top_k(q.data(), keys.data(), D, cand, 2, 1, hip::Representative::Center),
+            (std::vector<int32_t>{3, 7}));
+  EXPECT_EQ(hip::hierarchical_top_k(q.data(), keys.data(), D, cand, 2, 1, hip::Representative::First),
+            (std::vector<int32_t>{0, 3}));
+}
+
+// Per query head: sinks + sliding window + the hierarchical top-k of the rest; dense layers read all.
+TEST(Hip, PerQueryHeadSinksWindowAndTopKAfterTheDenseLayers) {
+  const int L = 2, Hq = 4, Hkv = 2, D = 4;
+  const int64_t T = 300, sink = 4, window = 32, budget = 52;  // top-k 16
+  const ModelConfig cfg = shape(L, Hq, Hkv, D);
+  KVCache c(L, Hkv, D);
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  std::iota(pos.begin(), pos.end(), 0);
+  const int32_t peaks[Hkv][2] = {{40, 150}, {3, 200}};  // 3 is a sink: its neighbours are picked
+  const auto v = gaussian(120, size_t(T * D));
+  for (int l = 0; l < L; ++l)
+    for (int g = 0; g < Hkv; ++g) c.append(l, g, tent_keys(T, D, peaks[g][0], peaks[g][1]).data(), v.data(), D, pos.data(), T);
+  c.advance(int32_t(T));
+  std::vector<float> q(size_t(L * Hq * D), 0.0f);  // query head 2g + a = e_a
+  for (int l = 0; l < L; ++l)
+    for (int h = 0; h < Hq; ++h) q[size_t((l * Hq + h) * D + h % 2)] = 1.0f;
+  MethodSpec spec;
+  spec.id = "hip";
+  spec.params = Params{{"n_sink", std::to_string(sink)}, {"n_window", std::to_string(window)}, {"dense_layers", "1"},
+                       {"block_size", "1"}};
+  auto m = make_method(spec, cfg);
+  const auto sel = select_all_layers(*m, c, q, budget, T, cfg);
+  EXPECT_TRUE(sel[0].reads_everything());
+  ASSERT_TRUE(sel[1].per_query_head);
+  ASSERT_EQ(sel[1].sets.size(), size_t(Hq));
+  for (int h = 0; h < Hq; ++h) {
+    const int32_t peak = peaks[h / 2][h % 2];
+    std::vector<float> s;
+    for (int64_t j = sink; j < T - window; ++j) s.push_back(-float(std::abs(j - peak)) - (j > peak ? 0.25f : 0.0f));
+    std::set<int32_t> want;
+    for (int32_t j = 0; j < sink; ++j) want.insert(j);
+    for (int32_t j = int32_t(T - window); j < T; ++j) want.insert(j);
+    for (int32_t r : top_k_stable(s, budget - sink - window)) want.insert(int32_t(r + sink));
+    EXPECT_EQ(sel[1].sets[size_t(h)], std::vector<int32_t>(want.begin(), want.end())) << h;
+  }
+  // A budget leaving less than one block for the top-k is one clear error.
+  auto small = make_method(spec, cfg);
+  EXPECT_THROW(select_all_layers(*small, c, q, sink + window, T, cfg), Error);
+}
+
+// The mask is computed at steps 0, R, 2R, ... and reused (as positions) in between, whatever the
+// query; entries appended since are read too.
+TEST(Hip, MaskIsReusedBetweenRefreshes) {
+  const int L = 2, Hq = 4, Hkv = 2, D = 16;
+  const int64_t T = 200, budget = 40;
+  const ModelConfig cfg = shape(L, Hq, Hkv, D);
+  KVCache c = random_cache(L, Hkv, D, T, 130);
+  MethodSpec spec;
+  spec.id = "hip";
+  spec.params = Params{{"n_sink", "4"}, {"n_window", "8"}, {"dense_layers", "0"}, {"refresh_interval", "3"}};
+  auto m = make_method(spec, cfg);
+  auto fresh = make_method(spec, cfg);  // what a mask computed at that step would be
+  const auto q0 = gaussian(131, size_t(L * Hq * D)), q1 = gaussian(132, size_t(L * Hq * D));
+  const auto step = [&](Method& method, const std::vector<float>& q) {
+    std::vector<ReadSelection> out;
+    for (int l = 0; l < L; ++l) out.push_back(method.select(l, q.data() + size_t(l * Hq * D), c));
+    return out;
+  };
+  const auto s0 = select_all_layers(*m, c, q0, budget, T, cfg);  // step 0: refresh
+  // A generated token (position T) arrives before step 1.
+  const auto nk = gaussian(133, size_t(D)), nv = gaussian(134, size_t(D));
+  const int32_t p = int32_t(T);
+  for (int l = 0; l < L; ++l)
+    for (int g = 0; g < Hkv; ++g) c.append(l, g, nk.data(), nv.data(), D, &p, 1);
+  c.advance(1);
+  std::vector<ReadSelection> reused;
+  for (int s = 1; s <= 2; ++s) {  // steps 1, 2: step 0's mask plus the new entry, although the query changed
+    const auto r = step(*m, q1);
+    reused = r;
+    for (int l = 0; l < L; ++l)
+      for (int h = 0; h < Hq; ++h) {
+        std::vector<int32_t> want = s0[size_t(l)].sets[size_t(h)];
+        want.push_back(int32_t(T));
+        EXPECT_EQ(r[size_t(l)].sets[size_t(h)], want) << "step " << s << " layer " << l << " head " << h;
+      }
+  }
+  const auto s3 = step(*m, q1);  // step 3: refreshed from q1
+  const auto want3 = select_all_layers(*fresh, c, q1, budget, T, cfg);
+  for (int l = 0; l < L; ++l) {
+    EXPECT_EQ(s3[size_t(l)].sets, want3[size_t(l)].sets) << l;
+    EXPECT_NE(s3[size_t(l)].sets, reused[size_t(l)].sets) << l;  // q1's own mask differs from the reused one
+  }
+}
+
+// ---- recycled_attention ---------------------------------------------------------------------------
+
+// C_p by definition: per KV head, the top-K entries of max over the group's query heads of the
+// max-pooled (kernel 7) attention softmax(q . k / sqrt(D)).
+// Entries of the compressed part (indices < n_context here) only.
+std::vector<std::vector<int32_t>> recycled_partial_cache(const KVCache& c, int layer, const float* q, int Hq, int64_t K,
+                                                         int64_t n_context) {
+  const int Hkv = c.n_kv_heads(), D = c.head_dim(), group = Hq / Hkv;
+  std::vector<std::vector<int32_t>> out;
+  for (int g = 0; g < Hkv; ++g) {
+    const HeadRows rows = c.rows(layer, g);
+    const int64_t T = rows.size();
+    std::vector<float> score(static_cast<size_t>(T), 0.0f);
+    for (int qh = g * group; qh < (g + 1) * group; ++qh) {
+      std::vector<double> a(static_cast<size_t>(T));
+      double mx = -1e30, sum = 0;
+      for (int64_t j = 0; j < T; ++j) mx = std::max(mx, a[size_t(j)] = cpu::dot(q + qh * D, rows.key(j), D) / std::sqrt(double(D)));
+      for (auto& x : a) sum += (x = std::exp(x - mx));
+      for (int64_t j = 0; j < T; ++j) {
+        double pooled = 0;
+        for (int64_t i = j - 3; i <= j + 3; ++i)
+          if (i >= 0 && i < T) pooled = std::max(pooled, a[size_t(i)] / sum);
+        score[size_t(j)] = std::max(score[size_t(j)], float(pooled));
+      }
+    }
+    score.resize(size_t(n_context));
+    out.push_back(top_k_stable(score, K));
+  }
+  return out;
+}
+
+TEST(RecycledAttention, FullStepEveryStrideStepsAndPartialStepsReadTheLastFullStepsTopK) {
+  const int L = 2, Hq = 4, Hkv = 2, D = 16;
+  const int64_t T = 160, K = 24, stride = 3;
+  const ModelConfig cfg = shape(L, Hq, Hkv, D);
+  KVCache c = random_cache(L, Hkv, D, T, 140);
+  MethodSpec spec;
+  spec.id = "recycled_attention";
+  spec.params = Params{{"stride", std::to_string(stride)}};
+  auto m = make_method(spec, cfg);
+  std::vector<std::vector<std::vector<int32_t>>> cp(static_cast<size_t>(L));  // [L] C_p of the last full step
+  std::vector<int32_t> added;                                     // entries appended since the prefill
+  for (int step = 0; step < 10; ++step) {
+    const auto q = gaussian(141 + uint64_t(step), size_t(L * Hq * D));
+    std::vector<ReadSelection> sel;
+    if (step == 0) {
+      sel = select_all_layers(*m, c, q, K, T, cfg);
+    } else {
+      for (int l = 0; l < L; ++l) sel.push_back(m->select(l, q.data() + size_t(l * Hq * D), c));
+    }
+    const bool full = step % stride == 0;
+    for (int l = 0; l < L; ++l) {
+      EXPECT_EQ(sel[size_t(l)].reads_everything(), full) << "step " << step << " layer " << l;
+      if (full) {
+        cp[size_t(l)] = recycled_partial_cache(c, l, q.data() + size_t(l * Hq * D), Hq, K, T);
+        continue;
+      }
+      ASSERT_FALSE(sel[size_t(l)].per_query_head);
+      ASSERT_EQ(sel[size_t(l)].sets.size(), size_t(Hkv));
+      for (int g = 0; g < Hkv; ++g) {
+        std::vector<int32_t> want = cp[size_t(l)][size_t(g)];
+        want.insert(want.end(), added.begin(), added.end());  // the entries added since are read too
+        EXPECT_EQ(sel[size_t(l)].sets[size_t(g)], want) << "step " << step << " layer " << l << " head " << g;
+      }
+    }
+    // A generated token arrives after each step.
+    const auto nk = gaussian(160 + uint64_t(step), size_t(D)), nv = gaussian(170 + uint64_t(step), size_t(D));
+    const int32_t p = int32_t(T + step);
+    for (int l = 0; l < L; ++l)
+      for (int g = 0; g < Hkv; ++g) c.append(l, g, nk.data(), nv.data(), D, &p, 1);
+    c.advance(1);
+    added.push_back(p);
+  }
+}
+
+// query_similarity: every qc steps after the last full step, a full step when the mean query drifted
+// (cosine below the threshold); steps between checks never are.
+TEST(RecycledAttention, QuerySimilarityScheduleRunsAFullStepWhenTheQueryDrifts) {
+  const int L = 1, Hq = 2, Hkv = 1, D = 8;
+  const int64_t T = 100, K = 10;
+  const ModelConfig cfg = shape(L, Hq, Hkv, D);
+  KVCache c = random_cache(L, Hkv, D, T, 150);
+  MethodSpec spec;
+  spec.id = "recycled_attention";
+  spec.params = Params{{"schedule", "query_similarity"}, {"qc", "2"}, {"similarity", "0.9"}};
+  auto m = make_method(spec, cfg);
+  std::vector<float> same(size_t(Hq * D), 0.0f), other(size_t(Hq * D), 0.0f);  // cosine 0.8 < 0.9
+  for (int h = 0; h < Hq; ++h) {
+    same[size_t(h * D)] = 1.0f;
+    other[size_t(h * D)] = 0.8f;
+    other[size_t(h * D + 1)] = 0.6f;
+  }
+  EXPECT_TRUE(select_all_layers(*m, c, same, K, T, cfg)[0].reads_everything());  // step 0
+  EXPECT_FALSE(m->select(0, same.data(), c).reads_everything());                  // 1
+  EXPECT_FALSE(m->select(0, same.data(), c).reads_everything());                  // 2: checked, similar
+  EXPECT_FALSE(m->select(0, other.data(), c).reads_everything());                 // 3: not a check step
+  EXPECT_TRUE(m->select(0, other.data(), c).reads_everything());                  // 4: checked, drifted
+  EXPECT_FALSE(m->select(0, other.data(), c).reads_everything());                 // 5
+  EXPECT_FALSE(m->select(0, other.data(), c).reads_everything());                 // 6: similar to step 4's
+}
+
 // ---- read statistics ------------------------------------------------------------------------------
 
 TEST(DecodeReads, LayerReadCountsTheUnionPerKvHeadAndItsBytes) {
@@ -597,7 +839,8 @@ TEST(Selectors, BudgetCoveringTheContextDecodesBitForBitAsFullAttention) {
     return out;
   };
   const auto full = step_logits(MethodSpec{});
-  for (const char* id : {"quest", "tokenselect", "retrieval_attention", "tidaldecode", "loki"}) {
+  for (const char* id : {"quest", "tokenselect", "retrieval_attention", "tidaldecode", "loki", "hip",
+                         "recycled_attention"}) {
     MethodSpec s;
     s.id = id;
     const std::string name = id;
@@ -605,6 +848,9 @@ TEST(Selectors, BudgetCoveringTheContextDecodesBitForBitAsFullAttention) {
     if (name == "tokenselect" || name == "retrieval_attention") s.params = Params{{"n_sink", "4"}, {"n_local", "16"}};
     if (name == "tidaldecode") s.params = Params{{"sparse_layer_start", "0"}, {"correction_layer", "2"}};
     if (name == "loki") s.params = Params{{"basis", basis}};
+    if (name == "hip")
+      s.params = Params{{"n_sink", "4"}, {"n_window", "16"}, {"dense_layers", "0"}, {"refresh_interval", "2"}};
+    if (name == "recycled_attention") s.params = Params{{"stride", "2"}};
     s.token_budget = name == "quest" ? 176 : 160;  // the compressed part (quest counts every entry, T <= 172)
     EXPECT_EQ(step_logits(s), full) << id;
     s.token_budget = 40;
@@ -624,8 +870,10 @@ TEST(DecodeReads, EvalStoresWhatEachSelectorRead) {
   const std::string out = (test::tmp_dir() / "selectors_eval.json").string();
   const auto e = test::run_kvbench(
       "eval -q --model '" + model + "' --chat-template none --task niah_single --length 300 --n 1 -t 1 "
-      "--param max_new_tokens=4 --method full,quest,tokenselect,retrieval_attention,tidaldecode,loki --ratio 0.75 "
-      "--param n_sink=4 --param n_local=16 --param sparse_layer_start=1 --param page_size=4 --param basis='" + basis +
+      "--param max_new_tokens=4 --method full,quest,tokenselect,retrieval_attention,tidaldecode,loki,hip,"
+      "recycled_attention --ratio 0.75 --param n_sink=4 --param n_local=16 --param sparse_layer_start=1 "
+      "--param page_size=4 --param n_window=16 --param refresh_interval=2 --param stride=2 "
+      "--param basis='" + basis +
       "' --json '" + out + "'");
   ASSERT_EQ(e.exit_code, 0) << e.output;
   std::ifstream f(out);
@@ -635,9 +883,10 @@ TEST(DecodeReads, EvalStoresWhatEachSelectorRead) {
     ASSERT_EQ(c["cases"].size(), 1u) << c.dump();
     read[c["method"].get<std::string>()] = c["cases"][0]["decode_read_bytes_mean"].get<double>();
   }
-  ASSERT_EQ(read.size(), 6u);
+  ASSERT_EQ(read.size(), 8u);
   ASSERT_GT(read["full"], 0.0);
-  for (const char* id : {"quest", "tokenselect", "retrieval_attention", "tidaldecode", "loki"}) {
+  for (const char* id : {"quest", "tokenselect", "retrieval_attention", "tidaldecode", "loki", "hip",
+                         "recycled_attention"}) {
     EXPECT_GT(read[id], 0.0) << id;
     EXPECT_LT(read[id], read["full"]) << id;
   }
