@@ -66,20 +66,18 @@ std::vector<int32_t> hierarchical_top_k(const float* q, const float* keys, int64
 
 namespace {
 
-class Hip final : public Method {
+class Hip final : public selection::BudgetedSelector {
  public:
   struct Config {
     int64_t block, n_sink, n_window, refresh, dense_layers;
     hip::Representative rep;
   };
   Hip(const Config& c, int n_layers, int hq) : c_(c), hq_(hq), masks_(size_t(n_layers)) {}
-  KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = {v.n_kept, v.n_context};
+  KeepSets compress_prefill(const LayerView& v) override {  // a new case: forget the last one's masks
     step_ = -1;
     for (auto& m : masks_) m.clear();
-    return {};
+    return BudgetedSelector::compress_prefill(v);
   }
-  bool has_selector() const override { return true; }
 
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (layer == 0) ++step_;
@@ -136,7 +134,6 @@ class Hip final : public Method {
 
   Config c_;
   int hq_;
-  selection::ReadBudget budget_;
   int64_t step_ = -1;                  // decode step (counted at layer 0's select)
   std::vector<SharedSelection> masks_;  // [L] the last refreshed mask, as positions
 };

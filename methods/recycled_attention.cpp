@@ -23,7 +23,7 @@ namespace {
 
 constexpr int64_t kPoolKernel = 7;  // the paper's max-pool kernel
 
-class RecycledAttention final : public Method {
+class RecycledAttention final : public selection::BudgetedSelector {
  public:
   struct Config {
     bool by_similarity;
@@ -32,13 +32,11 @@ class RecycledAttention final : public Method {
   };
   RecycledAttention(const Config& c, int n_layers, int hq)
       : c_(c), hq_(hq), layers_(size_t(n_layers)) {}
-  KeepSets compress_prefill(const LayerView& v) override {
-    budget_ = {v.n_kept, v.n_context};
+  KeepSets compress_prefill(const LayerView& v) override {  // a new case: forget the last one's masks
     step_ = -1;
     for (auto& l : layers_) l = {};
-    return {};
+    return BudgetedSelector::compress_prefill(v);
   }
-  bool has_selector() const override { return true; }
 
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     if (layer == 0) ++step_;
@@ -126,7 +124,6 @@ class RecycledAttention final : public Method {
 
   Config c_;
   int hq_;
-  selection::ReadBudget budget_;
   int64_t step_ = -1;  // decode step (counted at layer 0's select)
   std::vector<LayerState> layers_;  // [L]
 };
