@@ -77,6 +77,8 @@ nlohmann::json read_json(const std::string& path) {
     const size_t at = std::min(text.size(), e.byte > 0 ? size_t(e.byte - 1) : size_t(0));
     const int line = 1 + int(std::count(text.begin(), text.begin() + std::ptrdiff_t(at), '\n'));
     KVB_FAIL("{}:{}: malformed JSON: {}", path, line, short_message(e));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (out_of_range 406)
+    KVB_FAIL("{}: malformed JSON: {}", path, short_message(e));
   }
 }
 
