@@ -31,12 +31,14 @@ fi
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TMPDIR=${TMPDIR:-/tmp}
+# The binary model-format seeds (.gguf, .safetensors) are written here, not committed.
+python3 scripts/fuzz/make_seeds.py --binary-only "$BUILD_DIR/fuzz-seeds" >/dev/null
 failed=()
 printf '%-16s %12s %8s %s\n' target executions corpus result > "$BUILD_DIR/fuzz-summary.txt"
 for t in "${TARGETS[@]}"; do
   corpus="$BUILD_DIR/fuzz-corpus/$t" artifacts="$BUILD_DIR/fuzz-artifacts/$t" log="$BUILD_DIR/fuzz-$t.log"
   mkdir -p "$corpus" "$artifacts"
-  cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+  cp -n tests/fuzz/corpus/"$t"/* "$BUILD_DIR/fuzz-seeds/$t"/* "$corpus"/ 2>/dev/null || true
   # The header of the shared stories260K GGUF (metadata + tensor directory, no weights) as one more gguf
   # seed, cut at run time: the project commits only the seeds it wrote itself.
   stories=../shared/models/stories260K/stories260K.gguf

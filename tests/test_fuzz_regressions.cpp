@@ -24,9 +24,9 @@ std::vector<uint8_t> read_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Runs every file under tests/fuzz/<kind>/<target>; returns how many ran.
-int replay(const std::string& kind, const fuzz::Target& t) {
-  const fs::path dir = test::tests_dir() / "fuzz" / kind / t.name;
+// Runs every file under ROOT/<target>; returns how many ran.
+int replay(const fs::path& root, const fuzz::Target& t) {
+  const fs::path dir = root / t.name;
   if (!fs::is_directory(dir)) return 0;
   std::set<fs::path> files;  // sorted: a failure names the same first file every time
   for (const auto& e : fs::directory_iterator(dir))
@@ -47,9 +47,10 @@ class FuzzReplay : public ::testing::TestWithParam<fuzz::Target> {};
 
 TEST_P(FuzzReplay, SeedsAndPastCrashesEndInSuccessOrOneError) {
   const fuzz::Target& t = GetParam();
-  const int seeds = replay("corpus", t);
-  EXPECT_GT(seeds, 0) << "no seed corpus in tests/fuzz/corpus/" << t.name;
-  const int crashes = replay("regressions", t);
+  // Committed seeds, and the binary model-format seeds the build writes (not committed).
+  const int seeds = replay(test::tests_dir() / "fuzz" / "corpus", t) + replay(test::fuzz_seeds_path(), t);
+  EXPECT_GT(seeds, 0) << "no seed corpus in tests/fuzz/corpus/" << t.name << " nor " << test::fuzz_seeds_path();
+  const int crashes = replay(test::tests_dir() / "fuzz" / "regressions", t);
   RecordProperty("seeds", seeds);
   RecordProperty("regressions", crashes);
 }

@@ -15,6 +15,7 @@ const char* tests_dir_path();     // tests/ of the checkout
 const char* kvbench_binary();     // the kvbench built beside the tests
 const char* test_tmp_path();      // a scratch folder in the build tree
 const char* cuda_setting();       // the KVB_CUDA configure setting: ON, OFF or AUTO
+const char* fuzz_seeds_path();    // the fuzz seeds written at build time (scripts/fuzz/make_seeds.py --binary-only)
 
 inline std::filesystem::path tests_dir() { return tests_dir_path(); }
 inline std::filesystem::path golden_dir() { return tests_dir() / "golden"; }

@@ -2,18 +2,23 @@
 """Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/) from the project's own
 fixtures and the shared models, each seed small (a few KB). Rerun after a format change; commit the
 output. Usage: python3 scripts/fuzz/make_seeds.py [shared models dir, default ../shared/models]
+Binary model-format seeds (.gguf, .safetensors) are not committed: `make_seeds.py --binary-only DIR`
+writes only those into DIR/<target>/ (standard library only); scripts/fuzz.sh and the test build
+(tests/CMakeLists.txt) run it at build time.
 results_db seeds come from scripts/fuzz/make_db_seed.sh (it needs the kvbench binary)."""
 import json, os, shutil, struct, sys
 
-import yaml
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "models")
-OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
+BINARY_ONLY = len(sys.argv) > 2 and sys.argv[1] == "--binary-only"
+SHARED = sys.argv[1] if len(sys.argv) > 1 and not BINARY_ONLY else os.path.join(ROOT, "..", "shared", "models")
+OUT = sys.argv[2] if BINARY_ONLY else os.path.join(ROOT, "tests", "fuzz", "corpus")
 G = os.path.join(ROOT, "tests", "golden")
+BINARY = (".gguf", ".safetensors")  # written at build time, never committed
 
 
 def put(target, name, data):
+    if name.endswith(BINARY) != BINARY_ONLY:
+        return
     d = os.path.join(OUT, target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
@@ -116,9 +121,10 @@ for name, text in (templates.items() if isinstance(templates, dict) else enumera
     put("chat_template", f"{name}.txt", text + "\0You are terse.\0Hi there\0Hello!\0  spaced  ")
 
 # ---- sweep configs: the shipped YAML files, and the same configs as JSON.
-for f in sorted(os.listdir(os.path.join(ROOT, "configs"))):
+for f in ([] if BINARY_ONLY else sorted(os.listdir(os.path.join(ROOT, "configs")))):
     text = open(os.path.join(ROOT, "configs", f)).read()
     put("sweep_yaml", f, text)
+    import yaml
     put("sweep_json", f.replace(".yaml", ".json"), json.dumps(yaml.safe_load(text), indent=1))
 
 # ---- dataset rows: the loader tasks' fixtures.
@@ -128,5 +134,5 @@ for f in ["ruler_jsonl.jsonl", "longbench.jsonl", "kvpress_jsonl.jsonl", "qa_squ
 # ---- duo_pattern: a tsv alone, commas and ';', and config.json + NUL + tsv (the directory form).
 put("duo_pattern", "tsv.tsv", "0.1\t0.9\n0.5\t0.2\n")
 put("duo_pattern", "commas.txt", "1,0;0.25,0.75")
-put("duo_pattern", "dir_form.bin", json.dumps({"sink_size": 4, "recent_size": 8}) + "\0" + "0.3\t0.7\r\n1\t0\r\n")
+put("duo_pattern", "dir_form.txt", json.dumps({"sink_size": 4, "recent_size": 8}) + "\0" + "0.3\t0.7\r\n1\t0\r\n")
 print("seeds written to", OUT)
