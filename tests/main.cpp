@@ -1,11 +1,11 @@
-// kvb_tests' entry point: the OpenBLAS kernels kvbench itself runs (backends/cpu/blas_kernels.h), then
-// GoogleTest.
+// kvb_tests' entry point: the OpenBLAS kernels and OpenMP waiting kvbench itself runs with
+// (backends/cpu/runtime_env.h), then GoogleTest.
 #include <gtest/gtest.h>
 
-#include "backends/cpu/blas_kernels.h"
+#include "backends/cpu/runtime_env.h"
 
 int main(int argc, char** argv) {
-  kvb::cpu::use_best_blas_kernels(argv);
+  kvb::cpu::settle_runtime_env(argv, /*keep_spinning=*/false);
   testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

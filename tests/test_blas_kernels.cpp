@@ -32,13 +32,13 @@ TEST(BlasKernels, ThisProcessRunsTheKernelsTheCpuSupports) {
 
 TEST(BlasKernels, KvbenchSaysWhichKernelsRunAndKeepsTheUsersChoice) {
   const std::string kvbench = kvb::test::kvbench_binary();
-  const std::string plain = run("env -u OPENBLAS_CORETYPE -u KVB_BLAS_REEXEC " + kvbench + " list backends");
+  const std::string plain = run("env -u OPENBLAS_CORETYPE -u KVB_RUNTIME_REEXEC " + kvbench + " list backends");
   EXPECT_NE(plain.find("OpenBLAS kernels: "), std::string::npos) << plain;
   if (!cpu::blas_kernels_for_this_cpu().empty()) {
     EXPECT_EQ(plain.find("OpenBLAS kernels: Prescott"), std::string::npos) << plain;
   }
   const std::string forced =
-      run("env -u KVB_BLAS_REEXEC OPENBLAS_CORETYPE=Prescott " + kvbench + " list backends");
+      run("env -u KVB_RUNTIME_REEXEC OPENBLAS_CORETYPE=Prescott " + kvbench + " list backends");
   EXPECT_NE(forced.find("OpenBLAS kernels: Prescott"), std::string::npos) << forced;
 }
 

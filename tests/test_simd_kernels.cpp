@@ -168,7 +168,7 @@ TEST(SimdKernels, EnvironmentForcesEachLevelInAWholeRun) {
   for (cpu::SimdLevel level : kLevels) {
     const std::string name(cpu::simd_level_name(level));
     // As a user starts it (this test binary has set OPENBLAS_CORETYPE for itself).
-    const auto listed = test::run_kvbench_env("-u OPENBLAS_CORETYPE -u KVB_BLAS_REEXEC KVB_SIMD=" + name, "list backends");
+    const auto listed = test::run_kvbench_env("-u OPENBLAS_CORETYPE -u KVB_RUNTIME_REEXEC KVB_SIMD=" + name, "list backends");
     if (!cpu::simd_level_runs_here(level)) {
       EXPECT_EQ(listed.exit_code, 2) << name << ": " << listed.output;
       EXPECT_NE(listed.output.find("KVB_SIMD=" + name + ": this CPU runs at most"), std::string::npos) << listed.output;

@@ -15,6 +15,7 @@
 #include "model/model_path.h"
 #include "engine/transformer.h"
 #include "backends/cpu/ops.h"
+#include "backends/cpu/runtime_env.h"
 #include "kvb_git_commit.h"  // generated at build time: KVB_GIT_COMMIT
 
 namespace kvb::cli {
@@ -58,9 +59,10 @@ void run_bench(const BenchArgs& a) {
   }
   nlohmann::json out = {{"model", ck.path.string()}, {"threads", num_threads()},
                         {"backend", a.engine.backend}, {"device", model.device()},
-                        {"prefill_chunk", a.engine.prefill_chunk},
+                        {"prefill_chunk", a.engine.prefill_chunk}, {"openmp_wait", cpu::openmp_wait_description()},
                         {"weights", a.weights}, {"weight_bytes", ck.weights.bytes()}, {"commit", KVB_GIT_COMMIT}};
-  fmt::print("model {} | backend {} ({}) | threads {}\n", ck.name(), a.engine.backend, model.device(), num_threads());
+  fmt::print("model {} | backend {} ({}) | threads {} | OpenMP waiting: {}\n", ck.name(), a.engine.backend, model.device(),
+             num_threads(), cpu::openmp_wait_description());
   fmt::print("| test | tokens | seconds | tokens/s |\n|---|---:|---:|---:|\n");
   for (int len : a.prefill_lengths) {
     double best = 1e30;

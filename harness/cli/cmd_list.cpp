@@ -6,6 +6,7 @@
 
 #include "backends/cpu/blas_kernels.h"
 #include "backends/cpu/int8_gemm.h"
+#include "backends/cpu/runtime_env.h"
 #include "core/simd.h"
 #include "cli/commands.h"
 #include "eval/task.h"
@@ -35,12 +36,12 @@ void list_backends() {
   const std::string want = capped ? cpu::blas_kernels_for_level(cpu::simd_level()) : cpu::blas_kernels_for_this_cpu();
   const std::string running = cpu::blas_kernels_running();
   fmt::print("cpu   available  float32 reference (OpenBLAS + OpenMP); kernels: {} (this CPU: {}{}); OpenBLAS kernels: "
-             "{}{}; --matmul int8 kernel: {}\n",
+             "{}{}; --matmul int8 kernel: {}; OpenMP waiting: {}\n",
              cpu::simd_level_name(cpu::simd_level()), cpu::simd_level_name(cpu::cpu_simd_level()),
              capped ? ", capped by KVB_SIMD" : "", running,
              want.empty() || want == running ? ""
                                              : fmt::format(" ({} {}; OPENBLAS_CORETYPE chose otherwise)", capped ? "KVB_SIMD calls for" : "this CPU supports", want),
-             cpu::int8_kernel_name());
+             cpu::int8_kernel_name(), cpu::openmp_wait_description());
 #ifdef KVB_WITH_CUDA
   auto r = cuda::describe_devices();
   if (!r.error.empty()) {

@@ -10,4 +10,9 @@ int& exit_code() {
   static int code = 0;
   return code;
 }
+std::string_view subcommand_of(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-') return argv[i];
+  return {};
+}
 }  // namespace kvb::cli

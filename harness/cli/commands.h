@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string_view>
 #include <vector>
 
 namespace kvb::cli {
@@ -11,6 +12,9 @@ using CommandRegistrar = std::function<void(CLI::App&)>;
 std::vector<CommandRegistrar>& command_registry();
 // The process exit code a command asks for (0 unless set, e.g. 1 for a failed gate).
 int& exit_code();
+// The subcommand of a command line before parsing: its first argument that is not an option (-v / -q
+// may precede it); "" when there is none.
+std::string_view subcommand_of(int argc, char** argv);
 
 struct CommandRegistration {
   explicit CommandRegistration(CommandRegistrar r) { command_registry().push_back(std::move(r)); }

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <exception>
 
-#include "backends/cpu/blas_kernels.h"
 #include "core/simd.h"
+#include "backends/cpu/runtime_env.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -17,7 +17,9 @@
 #endif
 
 int main(int argc, char** argv) {
-  kvb::cpu::use_best_blas_kernels(argv);  // OpenBLAS's SSE3 fallback on a CPU it does not know: re-exec
+  // OpenBLAS's kernels on a CPU it does not know, libgomp's passive waiting (not for `bench`): read
+  // when the libraries load, so given by re-executing once (backends/cpu/runtime_env.h).
+  kvb::cpu::settle_runtime_env(argv, kvb::cli::subcommand_of(argc, argv) == "bench");
   try {
     kvb::cpu::simd_level();  // a bad KVB_SIMD: one error here, before any kernel runs
   } catch (const kvb::Error& e) {

@@ -18,12 +18,11 @@ std::string blas_kernels_for_level(SimdLevel level);
 // openblas_get_corename(): the kernels OpenBLAS runs ("Prescott", "Haswell", "SkylakeX", ...).
 std::string blas_kernels_running();
 
-// Called first in main(): when OpenBLAS runs the generic Prescott kernels on a CPU with AVX2 or
-// AVX-512 and the user has not chosen with OPENBLAS_CORETYPE, re-executes this program (same argv)
-// with OPENBLAS_CORETYPE set to blas_kernels_for_this_cpu(), which OpenBLAS reads when it loads. With
-// KVB_SIMD below the CPU's level, the same for that level's kernels (KVB_SIMD=avx2 on an AVX-512 CPU
-// runs OpenBLAS's Haswell kernels: what an AVX2-only CPU runs).
-// Returns normally otherwise (and if the re-execution fails, with OpenBLAS's own choice).
-void use_best_blas_kernels(char** argv);
+// The OPENBLAS_CORETYPE this process should run with, or "" for none: when OpenBLAS runs the generic
+// Prescott kernels on a CPU with AVX2 or AVX-512 and the user has not chosen with OPENBLAS_CORETYPE,
+// blas_kernels_for_this_cpu(). With KVB_SIMD below the CPU's level, that level's kernels (KVB_SIMD=avx2
+// on an AVX-512 CPU runs OpenBLAS's Haswell kernels: what an AVX2-only CPU runs). OpenBLAS reads the
+// variable only when it loads: cli/startup_env.h re-executes kvbench with it.
+std::string blas_kernels_to_request();
 
 }  // namespace kvb::cpu
