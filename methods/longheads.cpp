@@ -8,7 +8,7 @@
 // part (question, generated tokens); the read entries attend at compact positions 0..R-1
 // (ReadSelection::compact_positions, the reference's re-rotation; CPU backend only). The prefill
 // stays dense (the reference also streams the prefill past atten_length; kvbench's is dense).
-// `kvbench eval --method longheads --ratio 0.5 --param chunk_size=256`.
+// `kvbench eval --method longheads --ratio 0.5 --param chunk_size=64`.
 #include "methods/longheads.h"
 
 #include <algorithm>
@@ -162,7 +162,7 @@ KVB_REGISTER_METHOD(longheads, 1, "LongHeads: Lu et al. 2024, arXiv:2402.10685",
                     "compressed part read per step, in whole chunks), compact positions; cache untouched, prefill "
                     "dense",
                     MethodRoles{.selects = true, .budget = Budget::ReadsPerStep},
-                    {{"chunk_size", "256", "tokens per chunk (the reference's window_size)"},
+                    {{"chunk_size", "64", "tokens per chunk (reference window_size 256, scaled 1/4 for 1K-8K contexts)"},
                      {"chunk_attention", "bidirectional",
                       "attention inside a chunk for c_v: bidirectional (the reference's FlashSelfAttention("
                       "causal=False)) or causal (the paper's text)"},
