@@ -114,7 +114,9 @@ class LongHeads final : public selection::BudgetedSelector {
     const int64_t T = budget_.n_context, g = T / w_, tail = T % w_;
     // Whole chunks the budget reads besides the partial newest chunk (which takes one chunk's slot).
     const int64_t whole = budget_.n_kept / w_ - (tail > 0 ? 1 : 0);
-    if (whole >= g) return {};  // every chunk fits: the step reads everything
+    // Every chunk fits, or there are no candidates between the first and the last whole chunk (always
+    // read): the step reads everything.
+    if (whole >= g || g <= 2) return {};
     KVB_CHECK(whole >= 2,
               "longheads: a read budget of {} entries holds {} whole chunks of chunk_size {} (besides the partial "
               "newest chunk of {}); the first and the local chunk need 2 (lower chunk_size or raise the budget)",
