@@ -274,7 +274,7 @@ class CudaForward final : public ForwardBackend {
       KVB_CHECK(!selection || selection->reads_everything() ||
                     (!selection->per_query_head && selection->second.empty() && !selection->compact_positions),
                 "cuda backend: layer {}: per-query-head read sets, two-part (log-sum-exp merged) reads and compact "
-                "positions (loki, tidaldecode, hip, retrieval_attention, tokenselect position_mode=compact) run on the "
+                "positions (loki, tidaldecode, hip, longheads, retrieval_attention, tokenselect position_mode=compact) run on the "
                 "cpu backend only (docs/cuda.md)", l);
       const std::vector<std::vector<int32_t>>* read =
           selection && !selection->reads_everything() ? &selection->sets : nullptr;
