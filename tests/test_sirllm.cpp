@@ -109,6 +109,36 @@ TEST(SirLLM, EveryLayerAndHeadKeepsTheSinksTheTopSurprisalAndTheNewest) {
   }
 }
 
+// One prefill shared by sirllm, longheads and snapkv (the union of their needs: surprisal, every
+// query, a window) gives each the decisions of its own prefill.
+TEST(SirLLM, SharedPrefillWithOtherMethodsKeepsWhatItsOwnPrefillKeeps) {
+  const Checkpoint ck = load_checkpoint(test::stories260k());
+  Transformer model(ck.config, ck.weights, EngineOptions{64});
+  const std::vector<int32_t> context = ids(9, 200, int(ck.config.vocab_size));
+  std::vector<MethodSpec> specs(3);
+  specs[0].id = "snapkv";
+  specs[0].params = Params{{"window", "16"}};
+  specs[1].id = "sirllm";
+  specs[2].id = "sirllm+longheads";
+  specs[2].params = Params{{"chunk_size", "16"}};
+  std::vector<PrefillNeeds> needs;
+  for (MethodSpec& m : specs) {
+    m.compression_ratio = 0.5;
+    needs.push_back(make_method(m, ck.config)->prefill_needs());
+  }
+  EXPECT_TRUE(needs[2].token_surprisal);
+  EXPECT_GE(needs[2].window, 200);
+  const RecordedPrefill shared = record_prefill(model, context, needs, false);
+  for (const MethodSpec& m : specs) {
+    CaseResult a, b;
+    const CompressedPrefill from_shared = prefill_with_method(model, m, context, {}, 0, a, &shared);
+    const CompressedPrefill alone = prefill_with_method(model, m, context, {}, 0, b);
+    for (int l = 0; l < ck.config.n_layers; ++l)
+      for (int h = 0; h < ck.config.n_kv_heads; ++h)
+        EXPECT_EQ(from_shared.cache.head(l, h).positions(), alone.cache.head(l, h).positions()) << m.id << " " << l;
+  }
+}
+
 TEST(SirLLM, KeepRuleOnConstructedScores) {
   //                            0    1    2    3    4    5    6    7    8    9
   const std::vector<float> s = {9.f, 1.f, 5.f, 0.f, 7.f, 5.f, 2.f, 0.f, 3.f, 0.f};
