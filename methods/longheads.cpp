@@ -38,49 +38,57 @@ void softmax_in_place(float* s, int64_t n) {
 std::vector<std::vector<float>> longheads_chunk_keys(const LayerView& v, int64_t w, bool causal) {
   const ModelConfig& c = *v.config;
   const int64_t T = v.n_context, D = c.head_dim, Hq = c.n_heads, Hkv = c.n_kv_heads, group = Hq / Hkv;
-  const int64_t QD = Hq * D, g = T / w;
+  const int64_t QD = Hq * D, GD = group * D, g = T / w;
   KVB_CHECK(v.window == T, "longheads: layer {}: the queries of {} of the {} prompt tokens were recorded", v.layer,
             v.window, T);
+  std::vector<HeadRows> rows;
+  for (int64_t kh = 0; kh < Hkv; ++kh) {
+    const std::vector<int32_t>& pos = v.cache->head(v.layer, int(kh)).positions();
+    KVB_CHECK(int64_t(pos.size()) == T, "longheads: layer {} head {} holds {} entries, not the compressed part's {}",
+              v.layer, kh, pos.size(), T);
+    for (int64_t j = 0; j < T; ++j)
+      KVB_CHECK(v.window_positions[j] == pos[size_t(j)], "longheads: layer {}: query row {} is at position {}, entry "
+                "{} of head {} at {}", v.layer, j, v.window_positions[j], j, kh, pos[size_t(j)]);
+    rows.push_back(v.cache->rows(v.layer, int(kh)));
+  }
   const std::vector<float> inv_freq = rope_inv_freq(c);
   const float scale = 1.0f / std::sqrt(float(D));
-  std::vector<std::vector<float>> ck(size_t(Hq), std::vector<float>(size_t(g * D)));
-  std::vector<int32_t> to_local(static_cast<size_t>(w));
-  std::vector<float> q(static_cast<size_t>(w * QD)), k(static_cast<size_t>(w * D)), s(static_cast<size_t>(w)),
-      cv(static_cast<size_t>(D));
-  for (int64_t kh = 0; kh < Hkv; ++kh) {
-    KVB_CHECK(v.cache->head(v.layer, int(kh)).size() == T,
-              "longheads: layer {} head {} holds {} entries, not the compressed part's {}", v.layer, kh,
-              v.cache->head(v.layer, int(kh)).size(), T);
-    const std::vector<int32_t>& pos = v.cache->head(v.layer, int(kh)).positions();
-    const HeadRows rows = v.cache->rows(v.layer, int(kh));
-    for (int64_t ch = 0; ch < g; ++ch) {
-      const int64_t first = ch * w;
-      // Keys [w, D] and the group's queries [w, Hq*D] rotated from their positions to 0..w-1.
+  std::vector<std::vector<float>> ck(size_t(Hq), std::vector<float>(size_t(g * D), 0.0f));
+  // One (KV head, chunk) per iteration; each writes its own c_k rows only.
+#pragma omp parallel
+  {
+    std::vector<int32_t> to_local(static_cast<size_t>(w));
+    std::vector<float> q(static_cast<size_t>(w * GD)), k(static_cast<size_t>(w * D)), s(static_cast<size_t>(w)),
+        cv(static_cast<size_t>(D));
+#pragma omp for schedule(dynamic)
+    for (int64_t at = 0; at < Hkv * g; ++at) {
+      const int64_t kh = at / g, ch = at % g, first = ch * w;
+      const std::vector<int32_t>& pos = v.cache->head(v.layer, int(kh)).positions();
+      const HeadRows& r = rows[size_t(kh)];
+      // Keys [w, D] and the group's queries [w, group*D] rotated from their positions to 0..w-1.
       for (int64_t i = 0; i < w; ++i) {
-        KVB_CHECK(v.window_positions[first + i] == pos[size_t(first + i)],
-                  "longheads: layer {}: query row {} is at position {}, entry {} at {}", v.layer, first + i,
-                  v.window_positions[first + i], first + i, pos[size_t(first + i)]);
         to_local[size_t(i)] = int32_t(i) - pos[size_t(first + i)];
+        const float* qi = v.window_queries + (first + i) * QD + kh * GD;
+        std::copy(qi, qi + GD, q.begin() + i * GD);
       }
-      std::copy(rows.key(first), rows.key(first) + w * D, k.begin());
-      std::copy(v.window_queries + first * QD, v.window_queries + (first + w) * QD, q.begin());
+      std::copy(r.key(first), r.key(first) + w * D, k.begin());
       rope(k.data(), w, 1, D, D, to_local.data(), inv_freq, c.rope_neox);
-      rope(q.data(), w, Hq, D, QD, to_local.data(), inv_freq, c.rope_neox);
-      for (int64_t qh = kh * group; qh < (kh + 1) * group; ++qh) {
+      rope(q.data(), w, group, D, GD, to_local.data(), inv_freq, c.rope_neox);
+      for (int64_t hg = 0; hg < group; ++hg) {
         // c_v: the mean over the chunk's queries of their attention output inside the chunk.
         std::fill(cv.begin(), cv.end(), 0.0f);
         for (int64_t i = 0; i < w; ++i) {
           const int64_t n = causal ? i + 1 : w;
-          for (int64_t j = 0; j < n; ++j) s[size_t(j)] = cpu::dot(q.data() + i * QD + qh * D, k.data() + j * D, D) * scale;
+          for (int64_t j = 0; j < n; ++j) s[size_t(j)] = cpu::dot(q.data() + i * GD + hg * D, k.data() + j * D, D) * scale;
           softmax_in_place(s.data(), n);
           for (int64_t j = 0; j < n; ++j)
-            for (int64_t d = 0; d < D; ++d) cv[size_t(d)] += s[size_t(j)] * rows.value(first + j)[d];
+            for (int64_t d = 0; d < D; ++d) cv[size_t(d)] += s[size_t(j)] * r.value(first + j)[d];
         }
         for (float& x : cv) x /= float(w);
         // c_k: the chunk's keys averaged by c_v's attention over them.
         for (int64_t j = 0; j < w; ++j) s[size_t(j)] = cpu::dot(cv.data(), k.data() + j * D, D) * scale;
         softmax_in_place(s.data(), w);
-        float* out = ck[size_t(qh)].data() + ch * D;
+        float* out = ck[size_t(kh * group + hg)].data() + ch * D;
         for (int64_t j = 0; j < w; ++j)
           for (int64_t d = 0; d < D; ++d) out[d] += s[size_t(j)] * k[size_t(j * D + d)];
       }

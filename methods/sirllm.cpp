@@ -100,8 +100,8 @@ KVB_REGISTER_METHOD(sirllm, 1, "SirLLM: Yao et al. 2024, arXiv:2405.12528",
                     MethodRoles{.evicts = true, .budget = Budget::Uniform},
                     {{"start_size", "4", "first tokens always kept (the reference's start_size)"},
                      {"recent_size", "0",
-                      "newest tokens reserved besides the top by score (reference default 0: the newest only fill "
-                      "slots the sinks already took)"},
+                      "newest tokens reserved besides the top by score (the paper's runs: 0, so the newest only fill "
+                      "slots the sinks already took; the reference class's default: 512)"},
                      {"decay_ratio", "1.0",
                       "factor on the retained tokens' scores at each eviction (a turn); kvbench compresses once per "
                       "case, so it has no effect on a case (paper: 1.0 / 0.9 / 0.7)"}},

@@ -184,6 +184,23 @@ TEST(LongHeads, ReadsFirstLocalAndEachQueryHeadsTopChunksAtCompactPositions) {
   EXPECT_THROW(small->select(0, q.data(), L.cache), Error);
 }
 
+TEST(LongHeads, BadParametersAreClearErrors) {
+  const Layer L(40, 3, true);
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"chunk_size", "0"},
+                                   {"chunk_attention", "sliding"},
+                                   {"position_mode", "shifted"}}) {
+    MethodSpec spec;
+    spec.id = "longheads";
+    spec.params = Params{{key, value}};
+    try {
+      make_method(spec, L.cfg);
+      ADD_FAILURE() << key << "=" << value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
 std::vector<int32_t> ids(uint64_t seed, int n) {
   Rng rng(seed);
   std::vector<int32_t> out(static_cast<size_t>(n));
