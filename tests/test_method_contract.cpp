@@ -115,6 +115,7 @@ Params tiny_params(const std::string& id) {
       for (const auto& q : find_method(s.default_value).params)
         if (q.name == "window") p.set("window", "16");
   if (id == "lagkv") p.set("lag_size", "16");
+  if (id == "longheads") p.set("chunk_size", "16");
   if (id == "chunk") p.set("chunk_length", "48");
   if (id == "block") p.set("block_size", "32");
   if (id == "simlayerkv") {  // some layers of the tiny model are lazy at this threshold, not all

@@ -382,6 +382,7 @@ class SweepExecutor {
     const double Lq = double(mc.n_layers) * mc.n_heads;
     double rec = Lq * double(std::min<int64_t>(u.window, T)) * mc.head_dim * sizeof(float);
     if (u.attention_mass) rec += Lq * double(T) * sizeof(float);
+    if (u.token_surprisal) rec += double(T + mc.vocab_size) * sizeof(float);
     if (u.query_stats_from >= 0) rec += Lq * mc.head_dim * (1.0 + (u.query_covariance ? mc.head_dim : 0)) * 8.0 * 2;
     return 2.0 * cache + rec;
   }

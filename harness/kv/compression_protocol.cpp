@@ -2,6 +2,8 @@
 #include "kv/compression_protocol.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -15,6 +17,7 @@ PrefillRecorder::PrefillRecorder(const ModelConfig& c, std::span<const PrefillNe
   for (const PrefillNeeds& n : needs) {
     window_ = std::max(window_, int(std::min<int64_t>(n.window, n_tokens)));
     attention_mass_ |= n.attention_mass;
+    surprisal_ |= n.token_surprisal;
     if (n.query_stats_from < 0) continue;
     bool have = false;
     for (const StatsSet& s : stats_) have |= s.from == n.query_stats_from && s.covariance == n.query_covariance;
@@ -30,6 +33,30 @@ PrefillRecorder::PrefillRecorder(const ModelConfig& c, std::span<const PrefillNe
   positions_.assign(size_t(c.n_layers), std::vector<int32_t>(size_t(window_)));
   if (attention_mass_) mass_.assign(size_t(c.n_layers), {});
   if (!stats_.empty()) inv_freq_ = rope_inv_freq(c);
+  if (surprisal_) surprisal_of_.assign(size_t(n_tokens), std::numeric_limits<float>::quiet_NaN());
+}
+
+void PrefillRecorder::on_logits(const int32_t* tokens, int64_t n, const float* logits) {
+  const int64_t V = config_.vocab_size;
+  // log p of `token` under the log-softmaxed row that predicts it, stored as the token's surprisal.
+  auto record = [&](int64_t row, double log_p) {
+    if (row < n_tokens_) surprisal_of_[size_t(row)] = float(-log_p);
+  };
+  if (!last_row_.empty() && n > 0) record(logit_rows_, last_row_[size_t(tokens[0])]);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = logits + i * V;
+    const float mx = *std::max_element(row, row + V);
+    double sum = 0.0;
+    for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v]) - mx);
+    const double lse = double(mx) + std::log(sum);
+    if (i + 1 < n) {
+      record(logit_rows_ + i + 1, double(row[tokens[i + 1]]) - lse);
+    } else {  // the next token arrives with the next block (the compressed part's last row predicts none)
+      last_row_.resize(size_t(V));
+      for (int64_t v = 0; v < V; ++v) last_row_[size_t(v)] = float(double(row[v]) - lse);
+    }
+  }
+  logit_rows_ += n;
 }
 
 void PrefillRecorder::on_layer(const LayerObservation& obs) {
@@ -75,6 +102,11 @@ LayerView PrefillRecorder::view(int layer, const KVCache& cache, const PrefillNe
     KVB_CHECK(v.query_stats != nullptr, "prefill recorder: query statistics from position {} were not recorded",
               needs.query_stats_from);
   }
+  KVB_CHECK(!needs.token_surprisal || surprisal_, "prefill recorder: token surprisal was not recorded");
+  KVB_CHECK(!needs.token_surprisal || logit_rows_ == n_tokens_,
+            "prefill recorder: token surprisal covers {} of {} rows (the backend gave no logits to the observer)",
+            logit_rows_, n_tokens_);
+  v.token_surprisal = needs.token_surprisal ? &surprisal_of_ : nullptr;
   v.n_context = n_tokens_;
   return v;
 }
@@ -87,6 +119,7 @@ size_t PrefillRecorder::recorded_bytes() const {
     for (const auto& h : layer) b += h.capacity() * sizeof(float);
   for (const StatsSet& s : stats_)
     for (const QueryStats& st : s.layers) b += (st.sum.capacity() + st.outer.capacity()) * sizeof(double);
+  b += (surprisal_of_.capacity() + last_row_.capacity()) * sizeof(float);
   return b;
 }
 

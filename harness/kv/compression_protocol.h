@@ -1,6 +1,6 @@
 // The compression protocol, owned by the kv layer (methods decide, the cache applies):
 //  1. PrefillRecorder: while the compressed part is prefilled, records what the method asked for
-//     (PrefillNeeds: the last W queries, attention mass, pre-RoPE query statistics).
+//     (PrefillNeeds: the last W queries, attention mass, pre-RoPE query statistics, token surprisal).
 //  2. apply_prefill_decisions: per layer, the method's keep sets, compensation entries and pruned
 //     key channels are applied to the cache, then its codec encodes the cache.
 //  3. DecodeHooks: per decode step, the method's page selection before attention (read sets) and
@@ -31,6 +31,9 @@ class PrefillRecorder final : public ForwardObserver {
       : PrefillRecorder(c, std::span<const PrefillNeeds>(&needs, 1), n_tokens) {}
   bool wants_attention_mass(int layer) const override { return attention_mass_; }
   void on_layer(const LayerObservation& obs) override;
+  bool wants_logits() const override { return surprisal_; }
+  // Token surprisal (PrefillNeeds::token_surprisal): row r's logits give -log p of token r + 1.
+  void on_logits(const int32_t* tokens, int64_t n, const float* logits) override;
   // What a method with these needs sees of layer `layer` (views valid while this recorder and
   // `cache` live); `needs` must be among those the recorder was built with (or covered by them).
   LayerView view(int layer, const KVCache& cache, const PrefillNeeds& needs) const;
@@ -62,6 +65,10 @@ class PrefillRecorder final : public ForwardObserver {
   std::vector<std::vector<int32_t>> positions_;        // [L][W]
   std::vector<std::vector<std::vector<float>>> mass_;  // [L][Hq][T]
   mutable ScoreMemo score_memo_;                       // filled by the methods that read the views
+  bool surprisal_ = false;
+  std::vector<float> surprisal_of_;                    // [T] -log p(x_t | x_<t), NaN at t = 0
+  int64_t logit_rows_ = 0;                             // rows of logits seen so far
+  std::vector<float> last_row_;                        // [V] log-softmax of the last row seen (its next token comes later)
 };
 
 // Keeps entries keep[h] of each KV head of `layer` (empty: nothing to do); kvb::Error when the

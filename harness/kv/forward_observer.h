@@ -34,6 +34,11 @@ class ForwardObserver {
   virtual const ReadSelection* read_sets(int layer, const float* q, int64_t n, const KVCache& cache) {
     return nullptr;
   }
+  // Seam (g): the LM-head logits of a prefill's rows, [n, V], with those rows' token ids, in order
+  // (blocks of consecutive rows; sirllm's token surprisal). Computed apart from the logits forward()
+  // returns, which keep their bits. Called by Transformer::forward only (not by decode steps).
+  virtual bool wants_logits() const { return false; }
+  virtual void on_logits(const int32_t* tokens, int64_t n, const float* logits) {}
 };
 
 }  // namespace kvb

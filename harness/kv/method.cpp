@@ -85,6 +85,7 @@ PrefillNeeds union_of_needs(std::span<const PrefillNeeds> needs) {
     if (q.query_stats_from >= 0)
       n.query_stats_from = n.query_stats_from < 0 ? q.query_stats_from : std::min(n.query_stats_from, q.query_stats_from);
     n.query_covariance |= q.query_covariance;
+    n.token_surprisal |= q.token_surprisal;
   }
   return n;
 }

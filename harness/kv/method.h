@@ -43,9 +43,12 @@ struct PrefillNeeds {
   bool attention_mass = false;  // attention every cached entry received from all prefilled queries
   int query_stats_from = -1;    // >= 0: statistics of the pre-RoPE queries at positions >= this
   bool query_covariance = false;  // ... including their second moments
+  // -log p(x_t | x_<t) of every token of the compressed part from the model's own LM-head logits
+  // (seam (g), sirllm), kept as T floats: the [T, V] logits are never held.
+  bool token_surprisal = false;
 };
 
-// The union of several methods' prefill needs (largest window, mass if any asks for it, the
+// The union of several methods' prefill needs (largest window, mass / token surprisal if any asks for it, the
 // earliest query-statistics start), as a composite of them asks for it.
 PrefillNeeds union_of_needs(std::span<const PrefillNeeds> needs);
 
@@ -76,6 +79,9 @@ struct LayerView {
   int64_t n_context = 0;                   // tokens in the compressed part (T before compression)
   int64_t n_kept = 0;                      // the per-head budget the spec asks for (uniform)
   ScoreMemo* score_memo = nullptr;         // scores earlier rows of this prefill computed, or null
+  // [T] -log p(x_t | x_<t) (nats) of the compressed part's tokens by row, NaN for t = 0 (nothing
+  // predicts the first token); when PrefillNeeds::token_surprisal, else null.
+  const std::vector<float>* token_surprisal = nullptr;
 };
 
 // Decode-time selection (quest, tokenselect, loki, ...): which entries a decode step reads,

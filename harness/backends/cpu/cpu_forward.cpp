@@ -42,6 +42,7 @@ class CpuForward final : public ForwardBackend {
       const int64_t n = std::min<int64_t>(prefill_chunk_, N - begin);
       x.assign(size_t(n * E), 0.0f);
       forward_chunk(tokens.subspan(begin, n), cache, observer, x.data());
+      if (observer && observer->wants_logits()) observe_logits(tokens.subspan(begin, n), x.data(), *observer);
       if (rows == LogitRows::All) logits(x.data(), n, out.ptr() + begin * V);
       if (rows == LogitRows::Last && begin + n == N) logits(x.data() + (n - 1) * E, 1, out.ptr());
     }
@@ -86,6 +87,9 @@ class CpuForward final : public ForwardBackend {
   void forward_chunk(std::span<const int32_t> tokens, KVCache& cache, ForwardObserver* observer, float* x /* [n, E] */);
   void forward_rows(std::span<const int32_t> tokens, std::span<const Sequence> seqs, float* x /* [n, E] */);
   void logits(const float* x /* [n, E] */, int64_t n, float* out /* [n, V] */, bool rows_as_alone = false) const;
+  // The logits of every row of a chunk for an observer that asks for them (ForwardObserver::on_logits),
+  // 64 rows at a time so that [n, V] is never held at once.
+  void observe_logits(std::span<const int32_t> tokens, const float* x /* [n, E] */, ForwardObserver& obs) const;
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
@@ -183,6 +187,17 @@ void CpuForward::logits(const float* x, int64_t n, float* out, bool rows_as_alon
     linear_rows_as_alone(in, weights_.lm_head(), out);
   else
     linear(in, weights_.lm_head(), out);
+}
+
+void CpuForward::observe_logits(std::span<const int32_t> tokens, const float* x, ForwardObserver& obs) const {
+  constexpr int64_t kRows = 64;
+  const int64_t E = config_.n_embd, V = config_.vocab_size, n = int64_t(tokens.size());
+  std::vector<float> block(size_t(std::min(kRows, n) * V));
+  for (int64_t r = 0; r < n; r += kRows) {
+    const int64_t m = std::min(kRows, n - r);
+    logits(x + r * E, m, block.data());
+    obs.on_logits(tokens.data() + r, m, block.data());
+  }
 }
 
 }  // namespace

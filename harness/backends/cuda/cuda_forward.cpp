@@ -176,6 +176,11 @@ class CudaForward final : public ForwardBackend {
       const int64_t n = std::min<int64_t>(options_.prefill_chunk, N - begin);
       float* x = grow<float>(x_, n * E, "activations x");
       forward_chunk(tokens.subspan(size_t(begin), size_t(n)), cache, mirror, observer, x);
+      if (observer && observer->wants_logits()) {  // seam (g): every row's logits, apart from `out`
+        std::vector<float> rows_logits(size_t(n * V));
+        download(logits(x, n), rows_logits.data(), rows_logits.size() * sizeof(float));
+        observer->on_logits(tokens.data() + begin, n, rows_logits.data());
+      }
       if (rows == LogitRows::All) download(logits(x, n), out.ptr() + begin * V, size_t(n * V) * sizeof(float));
       if (rows == LogitRows::Last && begin + n == N)
         download(logits(x + (n - 1) * E, 1), out.ptr(), size_t(V) * sizeof(float));
@@ -269,7 +274,7 @@ class CudaForward final : public ForwardBackend {
       KVB_CHECK(!selection || selection->reads_everything() ||
                     (!selection->per_query_head && selection->second.empty() && !selection->compact_positions),
                 "cuda backend: layer {}: per-query-head read sets, two-part (log-sum-exp merged) reads and compact "
-                "positions (loki, tidaldecode, hip, retrieval_attention, tokenselect position_mode=compact) run on the "
+                "positions (loki, tidaldecode, hip, longheads, retrieval_attention, tokenselect position_mode=compact) run on the "
                 "cpu backend only (docs/cuda.md)", l);
       const std::vector<std::vector<int32_t>>* read =
           selection && !selection->reads_everything() ? &selection->sets : nullptr;
