@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kv/kv_cache.h"
+#include "kv/prefill_pattern.h"
 #include "kv/read_selection.h"
 
 namespace kvb {
@@ -32,6 +33,12 @@ class ForwardObserver {
   // (kv/read_selection.h); null reads everything. q is [n, Hq*D] post-RoPE. Used by selectors
   // (quest, tokenselect, loki, ...) for decode steps.
   virtual const ReadSelection* read_sets(int layer, const float* q, int64_t n, const KVCache& cache) {
+    return nullptr;
+  }
+  // Before a prefill chunk's attention (n queries, q [n, Hq*D] post-RoPE, the chunk's K/V already
+  // in `cache`): the entries each query head's rows attend (kv/prefill_pattern.h, MInference's seam
+  // (f)); null attends every causal entry. The pattern stays valid until the next call.
+  virtual const PrefillPattern* prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) {
     return nullptr;
   }
 };
