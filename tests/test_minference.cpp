@@ -298,7 +298,9 @@ TEST(MInferenceBudget, RowBudgetComputesAboutOneMinusRatioOfTheCausalPairs) {
         };
         const double target = (1 - r) * double(causal_pairs(T, n));
         EXPECT_GE(pairs(k), target) << T << " " << n << " " << r;
-        if (k > 1) EXPECT_LT(pairs(k - 1), target) << T << " " << n << " " << r;  // the smallest such k
+        if (k > 1) {
+          EXPECT_LT(pairs(k - 1), target) << T << " " << n << " " << r;  // the smallest such k
+        }
       }
   EXPECT_EQ(row_budget_for_ratio(0.0, 300, 100), 300);
 }
