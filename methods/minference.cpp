@@ -230,9 +230,10 @@ namespace {
 
 class MInference final : public Method {
  public:
-  MInference(PatternConfig config, double ratio, int64_t budget, bool scaled, int64_t last_q, int64_t block_size, int hq)
+  MInference(PatternConfig config, double ratio, int64_t budget, bool scaled, int64_t last_q, int64_t block_size,
+             bool slash_tiles, int hq)
       : config_(std::move(config)), ratio_(ratio), budget_(budget), scaled_(scaled), last_q_(last_q),
-        block_(block_size), hq_(hq) {}
+        block_(block_size), slash_tiles_(slash_tiles), hq_(hq) {}
 
   PrefillPattern prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) override {
     const int64_t T = cache.head(layer, 0).size(), D = cache.head_dim(), Hkv = cache.n_kv_heads();
@@ -247,6 +248,7 @@ class MInference final : public Method {
       const HeadChoice c = scaled_ ? scaled_choice(base, k, block_) : base;
       const HeadRows rows = cache.rows(layer, int(qh / group));
       out.heads[size_t(qh)] = head_pattern(c, q + int64_t(qh) * D, n, stride, rows.keys(), T, D, last_q_, block_);
+      if (slash_tiles_ && c.type == PatternType::VerticalSlash) out.heads[size_t(qh)].slash_tile = int32_t(block_);
     }
     return out;
   }
@@ -257,6 +259,7 @@ class MInference final : public Method {
   int64_t budget_;
   bool scaled_;
   int64_t last_q_, block_;
+  bool slash_tiles_;
   int hq_;
 };
 
@@ -272,7 +275,12 @@ KVB_REGISTER_METHOD(minference, 1, "MInference 1.0: Jiang et al. 2024, arXiv:240
                       "scaled: each head's (v, s) proportion scaled to the --ratio / --budget row budget; file: the "
                       "file's absolute sizes (the paper's, dense below ~8K tokens), ratio ignored"},
                      {"last_q", "64", "queries (the chunk's last) that estimate the vertical-slash lines"},
-                     {"block_size", "64", "block-sparse block (query and key blocks, mean-pooled)"}},
+                     {"block_size", "64",
+                      "block-sparse block (query and key blocks, mean-pooled); the row / column tile of slash=tiles"},
+                     {"slash", "lines",
+                      "lines: vertical-slash rows attend exactly their slash lines; tiles: the column ranges the lines "
+                      "pass through in each block of block_size rows, merged as the reference's kernel does (more "
+                      "entries at the same sizes)"}},
                     [](const MethodContext& ctx) -> std::unique_ptr<Method> {
                       const ModelConfig& c = *ctx.config;
                       const std::string sizes = ctx.params.get_string("sizes");
@@ -281,10 +289,14 @@ KVB_REGISTER_METHOD(minference, 1, "MInference 1.0: Jiang et al. 2024, arXiv:240
                       const int64_t last_q = ctx.params.get_int("last_q"), block = ctx.params.get_int("block_size");
                       KVB_CHECK(last_q >= 1 && block >= 1, "minference: last_q {} and block_size {} must be >= 1",
                                 last_q, block);
+                      const std::string slash = ctx.params.get_string("slash");
+                      KVB_CHECK(slash == "lines" || slash == "tiles", "minference: slash '{}' must be lines or tiles",
+                                slash);
                       const std::string path = ctx.params.get_string("pattern");
                       PatternConfig cfg = path.empty() ? PatternConfig{} : read_pattern_file(path, c.n_layers, c.n_heads);
                       return std::make_unique<MInference>(std::move(cfg), ctx.compression_ratio, ctx.token_budget,
-                                                          sizes == "scaled", last_q, block, c.n_heads);
+                                                          sizes == "scaled", last_q, block, slash == "tiles",
+                                                          c.n_heads);
                     });
 
 }  // namespace

@@ -63,7 +63,26 @@ bool allowed_by_definition(const HeadPrefillPattern& p, int64_t e, int64_t j) {
   if (j > e) return false;
   if (p.dense || j == e) return true;
   if (std::find(p.columns.begin(), p.columns.end(), int32_t(j)) != p.columns.end()) return true;
-  if (std::find(p.diagonals.begin(), p.diagonals.end(), int32_t(e - j)) != p.diagonals.end()) return true;
+  if (p.slash_tile == 0 && std::find(p.diagonals.begin(), p.diagonals.end(), int32_t(e - j)) != p.diagonals.end())
+    return true;
+  if (p.slash_tile > 0) {  // the kernel's ranges for e's row block, merged from the farthest diagonal
+    const int64_t B = p.slash_tile, m1 = (e / B + 1) * B;
+    int64_t s = 0, t = -1;
+    bool in = false;
+    for (size_t r = p.diagonals.size(); r-- > 0;) {
+      if (p.diagonals[r] >= m1) continue;
+      const int64_t end = std::max<int64_t>(m1 - p.diagonals[r], B);
+      if (t < 0) {
+        s = end - B, t = end;
+      } else if (end > t + B) {
+        in |= j >= s && j < t;
+        s = end - B, t = end;
+      } else if (end > t) {
+        t += B;
+      }
+    }
+    if (in || (t >= 0 && j >= s && j < t)) return true;
+  }
   if (p.block_size > 0) {
     const auto& kbs = p.key_blocks[size_t(e / p.block_size - p.first_block)];
     if (std::find(kbs.begin(), kbs.end(), int32_t(j / p.block_size)) != kbs.end()) return true;
@@ -134,6 +153,7 @@ TEST(MInferenceAttention, SparseEqualsDirectReferenceOverTheSameMask) {
       if (kind == 1 || kind == 3) {
         h.columns = random_subset(rng, T, 0.1);
         h.diagonals = random_subset(rng, T, 0.1);
+        if (rng.below(2)) h.slash_tile = 2 + int32_t(rng.below(8));  // MInference's tiled slashes
       }
       if (kind >= 2) {
         h.block_size = 4 + int32_t(rng.below(13));
@@ -253,6 +273,31 @@ TEST(MInferenceEstimate, VerticalSlashPicksThePlantedLinesAndMatchesADirectCompu
   EXPECT_EQ(small.diagonals.back(), 49);
 }
 
+// Tiled slashes (slash=tiles) on hand-worked blocks of 4 rows: in rows 8..11 diagonals {0, 1, 6, 9} pass
+// through columns [0, 4) (9, its end raised to 4), then 6, 1 and 0 extend the range by 4 each time
+// they end past it: [0, 12); in rows 28..31 diagonals {0, 20} are 20 columns apart: [8, 12) and [28, 32).
+TEST(MInferenceEstimate, TiledSlashesCoverTheKernelsColumnRanges) {
+  using R = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(slash_tile_ranges({0, 1, 6, 9}, 12, 4), (R{{0, 12}}));
+  EXPECT_EQ(slash_tile_ranges({0, 20}, 32, 4), (R{{8, 12}, {28, 32}}));
+  EXPECT_EQ(slash_tile_ranges({0, 40}, 32, 4), (R{{28, 32}}));  // 40 does not reach rows 28..31
+  HeadPrefillPattern p;
+  p.diagonals = {0, 20};
+  p.slash_tile = 4;
+  std::vector<uint8_t> allowed;
+  allowed_entries(p, 30, allowed);
+  std::vector<int32_t> got;
+  for (int32_t j = 0; j < int32_t(allowed.size()); ++j)
+    if (allowed[size_t(j)]) got.push_back(j);
+  EXPECT_EQ(got, (std::vector<int32_t>{8, 9, 10, 11, 28, 29, 30}));  // causal: up to the row's own entry
+  p.slash_tile = 0;  // the lines alone: 30 - 20 and 30
+  allowed_entries(p, 30, allowed);
+  got.clear();
+  for (int32_t j = 0; j < int32_t(allowed.size()); ++j)
+    if (allowed[size_t(j)]) got.push_back(j);
+  EXPECT_EQ(got, (std::vector<int32_t>{10, 30}));
+}
+
 TEST(MInferenceEstimate, BlockSparseKeepsTheTrueTopPooledBlocks) {
   const int64_t D = 8, B = 16;
   for (uint64_t seed : {1u, 2u, 3u}) {
@@ -329,6 +374,17 @@ TEST(MInferenceMethod, RecordsTheFractionOfCausalPairsAttended) {
   EXPECT_GT(fraction, 0.3);
   EXPECT_LT(fraction, 0.95);
   EXPECT_EQ(rs.kept_tokens, rf.kept_tokens);  // the cache keeps every entry
+  // slash=tiles reads the bands around the same lines: more pairs (block_size 8 on 32-token chunks).
+  MethodSpec tiles = sparse;
+  tiles.params.set("slash", "tiles");
+  tiles.params.set("block_size", "8");
+  MethodSpec lines = tiles;
+  lines.params.set("slash", "lines");
+  CaseResult rt, rl;
+  (void)prefill_with_method(model, tiles, ctx, question, 1, rt);
+  (void)prefill_with_method(model, lines, ctx, question, 1, rl);
+  EXPECT_GT(rt.prefill_pairs_attended, rl.prefill_pairs_attended);
+  EXPECT_EQ(rt.prefill_pairs_causal, rl.prefill_pairs_causal);
   SampleRecord row;
   fill_result(row, rs);
   const auto meta = nlohmann::json::parse(row.case_meta);

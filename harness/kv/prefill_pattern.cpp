@@ -15,15 +15,42 @@ void allowed_entries(const HeadPrefillPattern& p, int64_t e, std::vector<uint8_t
     if (j > e) break;
     allowed[size_t(j)] = 1;
   }
-  for (int32_t o : p.diagonals) {
-    if (o > e) break;
-    allowed[size_t(e - o)] = 1;
+  if (p.slash_tile > 0) {
+    const int64_t B = p.slash_tile, m1 = (e / B + 1) * B;
+    for (const auto& [s, t] : slash_tile_ranges(p.diagonals, m1, B))
+      for (int64_t j = std::max<int64_t>(0, s); j < std::min(e + 1, t); ++j) allowed[size_t(j)] = 1;
+  } else {
+    for (int32_t o : p.diagonals) {
+      if (o > e) break;
+      allowed[size_t(e - o)] = 1;
+    }
   }
   if (p.block_size > 0) {
     const int64_t b = p.block_size;
     for (int32_t kb : p.key_blocks[size_t(e / b - p.first_block)])
       for (int64_t j = int64_t(kb) * b; j < std::min<int64_t>(e + 1, (int64_t(kb) + 1) * b); ++j) allowed[size_t(j)] = 1;
   }
+}
+
+std::vector<std::pair<int64_t, int64_t>> slash_tile_ranges(const std::vector<int32_t>& diagonals, int64_t m1,
+                                                           int64_t B) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  bool open = false;
+  int64_t start = 0, end = 0;
+  for (auto it = diagonals.rbegin(); it != diagonals.rend(); ++it) {  // the farthest diagonal first
+    if (*it >= m1) continue;                                           // does not reach this block
+    const int64_t e = std::max<int64_t>(m1 - *it, B);
+    if (!open) {
+      start = e - B, end = e, open = true;
+    } else if (e > end + B) {
+      ranges.emplace_back(start, end);
+      start = e - B, end = e;
+    } else if (e > end) {
+      end += B;
+    }
+  }
+  if (open) ranges.emplace_back(start, end);
+  return ranges;
 }
 
 int64_t allowed_pairs(const HeadPrefillPattern& p, int64_t T, int64_t n) {
