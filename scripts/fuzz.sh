@@ -12,7 +12,7 @@ SECONDS_PER_TARGET=${1:-20}
 shift || true
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-$(nproc)}
-ALL_TARGETS=(gguf safetensors tokenizer_json chat_template sweep_yaml sweep_json dataset_rows duo_pattern results_db)
+ALL_TARGETS=(gguf safetensors tokenizer_json chat_template sweep_yaml sweep_json dataset_rows duo_pattern minference_pattern results_db)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 for t in "${TARGETS[@]}"; do

@@ -9,9 +9,20 @@
 // basis of the post-RoPE keys per (layer, KV head) for `--method loki --param basis=FILE`
 // (kv/pca_basis.h): K sequences of N tokens of the procedural essay (or the *.txt files of DIR, e.g.
 // WikiText as in the paper) are prefilled and every cached key is accumulated.
+// `kvbench calibrate minference --model M --out FILE [--length N --n K --seed S --ratio R]` — MInference's
+// offline per-head pattern search (v1 objective: recall of the dense attention mass) on synthetic
+// passkey cases (niah_single, noise haystack, the whole prompt): per query head, every candidate of
+// methods-wave2 §1 (A-shape, six vertical-slash sizes, block-sparse), scaled to the row budget of
+// --ratio as `--method minference` scales it, is estimated online and scored by the mean over rows
+// of the dense attention it keeps; the best (first on ties) is written in MInference's
+// best_pattern JSON, read by `--method minference --param pattern=FILE`.
+#include <cblas.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -19,6 +30,7 @@
 #include "cli/engine_options.h"
 #include "datasets/text_sources.h"
 #include "kv/pca_basis.h"
+#include "methods/minference.h"
 #include "core/log.h"
 #include "core/threads.h"
 #include "eval/prompt.h"
@@ -162,6 +174,111 @@ void run_calibrate_loki(const LokiArgs& a) {
              a.out, c.n_layers, c.n_kv_heads, c.head_dim, moments.empty() ? 0 : moments[0].n, r, 100.0 * explained);
 }
 
+struct MInferenceArgs {
+  std::string model, out;
+  EngineOptions engine;
+  int length = 2048, n = 1;
+  uint64_t seed = 0;
+  double ratio = 0.5;
+};
+
+// Every layer's post-RoPE queries of a prefill: [L][T * Hq*D].
+struct AllQueries final : ForwardObserver {
+  std::vector<std::vector<float>> q;
+  int64_t row_floats = 0;  // Hq * D
+  void on_layer(const LayerObservation& o) override {
+    auto& dst = q[size_t(o.layer)];
+    dst.insert(dst.end(), o.queries, o.queries + o.n * row_floats);
+  }
+};
+
+void run_calibrate_minference(const MInferenceArgs& a) {
+  using namespace minference;
+  set_num_threads(a.engine.threads);
+  KVB_CHECK(a.length >= 16 && a.n >= 1, "calibrate minference: --length must be >= 16 and --n >= 1");
+  KVB_CHECK(a.ratio > 0.0 && a.ratio < 1.0, "calibrate minference: --ratio {} must be in (0, 1)", a.ratio);
+  Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
+  auto tok = make_tokenizer(ck.tokenizer);
+  TaskEnv env{tok.get(), resolve_chat_format("auto", ck.chat_template)};
+  TaskParams p{{"haystack", "noise"}, {"value_type", "number"}, {"length", std::to_string(a.length)},
+               {"num_samples", std::to_string(a.n)}, {"max_new_tokens", "16"}};
+  std::vector<Case> cases = generate_cases("niah_single", p, a.seed, env);
+  Transformer model(ck.config, ck.weights, a.engine);
+  const ModelConfig& c = ck.config;
+  const int64_t Hq = c.n_heads, D = c.head_dim, group = Hq / c.n_kv_heads, QD = Hq * D;
+  constexpr int64_t kLastQ = 64, kBlock = 64;
+  // The spec's candidates at the paper's sizes (methods-wave2 §1; search v1 + v2's two VS sizes).
+  const std::vector<HeadChoice> candidates = {
+      {PatternType::AShape, 128, 3968},         {PatternType::VerticalSlash, 30, 800},
+      {PatternType::VerticalSlash, 100, 750},   {PatternType::VerticalSlash, 500, 700},
+      {PatternType::VerticalSlash, 3500, 100},  {PatternType::VerticalSlash, 100, 800},
+      {PatternType::VerticalSlash, 1000, 4096}, {PatternType::BlockSparse, 100, 0}};
+  std::vector<double> recall(size_t(c.n_layers * Hq) * candidates.size(), 0.0);  // [L][Hq][candidate]
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    PromptTokens prompt = encode_prompt(cases[ci], env);
+    std::vector<int32_t> ids = prompt.context;
+    ids.insert(ids.end(), prompt.question.begin(), prompt.question.end());
+    const int64_t T = int64_t(ids.size());
+    KVCache cache = model.make_cache();
+    AllQueries obs;
+    obs.q.resize(size_t(c.n_layers));
+    obs.row_floats = QD;
+    model.forward(ids, cache, LogitRows::None, &obs);
+    const int64_t k = row_budget_for_ratio(a.ratio, T, T);
+    std::vector<float> P(size_t(T * T));
+    std::vector<uint8_t> allowed;
+    for (int l = 0; l < c.n_layers; ++l)
+      for (int64_t h = 0; h < Hq; ++h) {
+        const HeadRows rows = cache.rows(l, int(h / group));
+        const float* q = obs.q[size_t(l)].data() + h * D;
+        // Dense causal attention P [T, T] (row e over entries 0..e).
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(T), int(D), 1.0f / std::sqrt(float(D)), q,
+                    int(QD), rows.keys(), int(D), 0.0f, P.data(), int(T));
+        for (int64_t e = 0; e < T; ++e) {
+          float* row = P.data() + e * T;
+          const float mx = *std::max_element(row, row + e + 1);
+          double sum = 0;
+          for (int64_t j = 0; j <= e; ++j) sum += (row[j] = std::exp(row[j] - mx));
+          for (int64_t j = 0; j <= e; ++j) row[j] = float(row[j] / sum);
+        }
+        const int64_t m = std::min(kLastQ, T);
+        const VsEstimate vs = vertical_slash(q + (T - m) * QD, m, QD, rows.keys(), T, D, 1.0f / std::sqrt(float(D)));
+        for (size_t cand = 0; cand < candidates.size(); ++cand) {
+          const HeadChoice sc = scaled_choice(candidates[cand], k, kBlock);
+          const HeadPrefillPattern pat = sc.type == PatternType::VerticalSlash
+                                             ? vs.lines(sc.v, sc.s)
+                                             : head_pattern(sc, q, T, QD, rows.keys(), T, D, kLastQ, kBlock);
+          double kept = 0;
+          for (int64_t e = 0; e < T; ++e) {
+            allowed_entries(pat, e, allowed);
+            const float* row = P.data() + e * T;
+            for (int64_t j = 0; j <= e; ++j) kept += allowed[size_t(j)] ? row[j] : 0.0f;
+          }
+          recall[size_t((l * Hq + h) * int64_t(candidates.size())) + cand] += kept / double(T) / double(cases.size());
+        }
+      }
+    log_info("calibrate minference: case {}/{} ({} tokens, row budget {})", ci + 1, cases.size(), T, k);
+  }
+  PatternConfig cfg(size_t(c.n_layers), std::vector<HeadChoice>(static_cast<size_t>(Hq)));
+  std::map<std::string, int> chosen;
+  double mean_best = 0;
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int64_t h = 0; h < Hq; ++h) {
+      const double* r = recall.data() + (l * Hq + h) * int64_t(candidates.size());
+      const size_t best = size_t(std::max_element(r, r + candidates.size()) - r);  // first of equals
+      HeadChoice pick = candidates[best];
+      pick.score = std::round(r[best] * 1e6) / 1e6;
+      cfg[size_t(l)][size_t(h)] = pick;
+      ++chosen[fmt::format("{}({},{})", type_name(pick.type), pick.v, pick.s)];
+      mean_best += r[best] / double(c.n_layers * Hq);
+    }
+  write_pattern_file(a.out, cfg);
+  std::string summary;
+  for (const auto& [name, count] : chosen) summary += fmt::format("{}{} x{}", summary.empty() ? "" : ", ", name, count);
+  fmt::print("wrote {} ({} layers x {} query heads; ratio {}): {}; mean recall of dense attention mass {:.4f}\n", a.out,
+             c.n_layers, Hq, a.ratio, summary, mean_best);
+}
+
 KVB_CLI_COMMAND([](CLI::App& app) {
   auto a = std::make_shared<CalibrateArgs>();
   auto* cal = app.add_subcommand("calibrate", "Estimate per-head calibration artifacts for methods");
@@ -186,6 +303,18 @@ KVB_CLI_COMMAND([](CLI::App& app) {
   loki->add_option("--text-dir", l->text_dir, "Directory of *.txt files to use instead of the essay (e.g. WikiText)");
   add_engine_options(loki, l->engine);
   loki->callback([l] { run_calibrate_loki(*l); });
+  auto mi = std::make_shared<MInferenceArgs>();
+  auto* minf = cal->add_subcommand("minference", "MInference: per-query-head sparse prefill pattern search");
+  minf->add_option("-m,--model", mi->model, "Model")->required();
+  minf->add_option("--out", mi->out, "Output pattern file (read by --method minference --param pattern=FILE)")
+      ->required();
+  minf->add_option("--length", mi->length, "Case length in tokens")->capture_default_str();
+  minf->add_option("--n", mi->n, "Cases (recall averaged over them)")->capture_default_str();
+  minf->add_option("--seed", mi->seed, "Task seed")->capture_default_str();
+  minf->add_option("--ratio", mi->ratio, "Compression ratio the candidates are scaled to (as --method minference)")
+      ->capture_default_str();
+  add_engine_options(minf, mi->engine);
+  minf->callback([mi] { run_calibrate_minference(*mi); });
 });
 
 }  // namespace

@@ -65,6 +65,8 @@ struct ConfigRows {
   std::string first_error;
   double nll_sum = 0;  // perplexity rows: NLL of every scored continuation token (nats)
   int64_t nll_tokens = 0;
+  double attended_sum = 0;  // sparse prefill rows (minference): fraction of causal pairs attended
+  int64_t attended_rows = 0;
 };
 
 std::string method_label(const json& m, bool query_aware) {
@@ -125,7 +127,7 @@ void run_eval(const EvalArgs& a) {
       "SELECT s.case_id, s.status, s.reason, s.score, s.prediction, s.answers, s.prompt_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.decode_seconds, s.method_seconds, s.kept_tokens, s.kv_resident_bytes, "
       "s.kv_nominal_bytes, c.canonical_json, s.config_hash, s.decode_read_entries_mean, s.decode_read_bytes_mean, "
-      "s.token_nll FROM samples s JOIN configs c USING (config_hash) "
+      "s.token_nll, s.case_meta FROM samples s JOIN configs c USING (config_hash) "
       "ORDER BY s.rowid");
   // As Checkpoint::name(): a .gguf file's stem, a Hugging Face directory's name.
   const fs::path& model_path = config.models[0].path;
@@ -158,6 +160,12 @@ void run_eval(const EvalArgs& a) {
                 {"method_seconds", q.real(10)},  {"kept_tokens", q.integer(11)},
                 {"kv_resident_bytes", q.integer(12)}, {"kv_nominal_bytes", q.integer(13)},
                 {"decode_read_entries_mean", q.real(16)}, {"decode_read_bytes_mean", q.real(17)}};
+    const json meta = json::parse(q.text(19), nullptr, false);
+    if (meta.is_object() && meta.contains("prefill_attended")) {
+      row["prefill_attended"] = meta["prefill_attended"]["fraction"];
+      c.attended_sum += meta["prefill_attended"]["fraction"].get<double>();
+      ++c.attended_rows;
+    }
     for (const auto& [scorer, value] : extra_scores[{hash, q.text(0)}]) row[scorer] = value;
     c.rows.push_back(std::move(row));
   }
@@ -169,7 +177,7 @@ void run_eval(const EvalArgs& a) {
     const double mean = c.scores.empty() ? 0.0 : reports::mean(c.scores);
     const json& task_params = c.canonical["task"]["params"];
     const bool symbolic = task_params.value("form", "") == "symbolic";  // the oracle's form (chosen by itself)
-    fmt::print("{} v{}{} | model {} | method {} | {} cases | score {:.1f} (95% CI {:.1f}-{:.1f}){} | {:.1f}s{}\n",
+    fmt::print("{} v{}{} | model {} | method {} | {} cases | score {:.1f} (95% CI {:.1f}-{:.1f}){}{} | {:.1f}s{}\n",
                c.canonical["task"]["id"].get<std::string>(), c.canonical["task"]["version"].get<int>(),
                symbolic ? " form=symbolic" : "", model_name,
                method_label(c.canonical["method"], c.canonical["mode"] == "query_aware"), c.scores.size(), mean,
@@ -178,6 +186,9 @@ void run_eval(const EvalArgs& a) {
                                               std::exp(c.nll_sum / double(c.nll_tokens)),
                                               c.nll_sum / double(c.nll_tokens), c.nll_tokens)
                                 : "",
+               c.attended_rows > 0 ? fmt::format(" | prefill attended {:.1f}% of causal pairs",
+                                                 100.0 * c.attended_sum / double(c.attended_rows))
+                                   : "",
                sum.seconds,
                c.errors + c.skipped
                    ? fmt::format(" | {} errors, {} skipped (first: {})", c.errors, c.skipped, c.first_error)

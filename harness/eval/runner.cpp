@@ -19,13 +19,14 @@
 namespace kvb {
 
 RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
-                               bool want_logits) {
+                               bool want_logits, Method* pattern_source) {
   KVB_CHECK(!compressed.empty(), "the prompt has no context tokens to compress");
   RecordedPrefill rp{model.make_cache(), Tensor{}, nullptr, std::move(compressed)};
   const int64_t T = int64_t(rp.tokens.size());
   rp.cache.reserve(T);
   Stopwatch sw;
   rp.recorder = std::make_unique<PrefillRecorder>(model.config(), needs, T);
+  rp.recorder->set_pattern_source(pattern_source);
   rp.logits = model.forward(rp.tokens, rp.cache, want_logits ? LogitRows::Last : LogitRows::None, rp.recorder.get());
   rp.seconds = sw.seconds();
   return rp;
@@ -45,14 +46,23 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
   // The compressed part prefilled with full attention: this method's own prefill, or a copy of one
   // shared with other methods (its time is counted in every row that uses it).
   std::optional<RecordedPrefill> own;
+  const bool changes_prefill = find_method(spec.id).roles.changes_prefill;
   if (shared) {
+    KVB_CHECK(!changes_prefill, "shared prefill: method '{}' changes the prefill and needs its own", spec.id);
     KVB_CHECK(model.make_cache().mirror() == nullptr, "shared prefill: this backend keeps a device copy of the "
               "cache, which a copied cache would not follow; run the methods one by one");
     KVB_CHECK(shared->tokens == compressed, "shared prefill: its {} tokens are not this case's {} compressed tokens",
               shared->tokens.size(), compressed.size());
   } else {
     const PrefillNeeds needs = method->prefill_needs();
-    own.emplace(record_prefill(model, std::move(compressed), std::span<const PrefillNeeds>(&needs, 1), spec.query_aware));
+    own.emplace(record_prefill(model, std::move(compressed), std::span<const PrefillNeeds>(&needs, 1), spec.query_aware,
+                               changes_prefill ? method.get() : nullptr));
+    if (changes_prefill) {
+      const PrefillRecorder::PatternStats& ps = own->recorder->pattern_stats();
+      r.prefill_pairs_attended = ps.attended;
+      r.prefill_pairs_causal = ps.causal;
+      r.method_seconds += ps.seconds;
+    }
   }
   CompressedPrefill p{shared ? KVCache(shared->cache) : std::move(own->cache),
                       shared ? shared->logits : std::move(own->logits), std::move(method)};

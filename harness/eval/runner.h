@@ -36,6 +36,9 @@ struct CaseResult {
   size_t kv_peak_bytes = 0;       // largest resident K/V bytes seen during the case
   size_t shared_prefill_bytes = 0;  // the shared prefill this case started from (cache + recordings); 0: its own
   DecodeReadStats decode_reads;   // entries / K-V bytes attention read per decode step (kv/read_selection.h)
+  // Sparse prefill (methods with MethodRoles::changes_prefill, e.g. minference): (layer, query head,
+  // query, key) pairs of the compressed part's prefill attended, and the causal pairs (dense = equal).
+  int64_t prefill_pairs_attended = 0, prefill_pairs_causal = 0;
 };
 
 // The compressed part of a prompt prefilled with full attention while a PrefillRecorder records
@@ -50,8 +53,10 @@ struct RecordedPrefill {
   double seconds = 0.0;                       // the forward pass
   size_t bytes() const;                       // cache + recordings
 };
+// pattern_source (optional): the method whose sparse prefill patterns the prefill follows
+// (Method::prefill_pattern); null: dense.
 RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
-                               bool want_logits);
+                               bool want_logits, Method* pattern_source = nullptr);
 // The tokens run_case compresses for `c` (its context, plus the question or, for a symbolic case,
 // the question up to its first scored row, when query-aware).
 std::vector<int32_t> compressed_part(const Case& c, const TaskEnv& env, const ModelConfig& config, bool query_aware);

@@ -91,6 +91,13 @@ void fill_result(SampleRecord& r, const CaseResult& cr) {
   r.decode_read_bytes_mean = cr.decode_reads.mean_bytes();
   r.decode_read_bytes_max = int64_t(cr.decode_reads.bytes_max);
   if (!cr.token_nll.empty()) r.token_nll = json(cr.token_nll).dump();
+  if (cr.prefill_pairs_causal > 0) {  // a sparse prefill: what share of the causal attention it computed
+    json meta = json::parse(r.case_meta);
+    meta["prefill_attended"] = {{"pairs", cr.prefill_pairs_attended},
+                                {"causal_pairs", cr.prefill_pairs_causal},
+                                {"fraction", double(cr.prefill_pairs_attended) / double(cr.prefill_pairs_causal)}};
+    r.case_meta = meta.dump();
+  }
   if (!cr.score_detail.is_null()) {  // the scorer's per-case detail joins the case's facts
     json meta = json::parse(r.case_meta);
     meta["score_detail"] = cr.score_detail;

@@ -82,6 +82,22 @@ void PrefillRecorder::on_layer(const LayerObservation& obs) {
   }
 }
 
+const PrefillPattern* PrefillRecorder::prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) {
+  if (!pattern_source_) return nullptr;
+  Stopwatch sw;
+  pattern_ = pattern_source_->prefill_pattern(layer, q, n, cache);
+  const int64_t T = cache.head(layer, 0).size(), Hq = config_.n_heads;
+  check_prefill_pattern(pattern_, layer, int(Hq), T, n);
+  const int64_t causal = causal_pairs(T, n);
+  pattern_stats_.causal += Hq * causal;
+  if (pattern_.dense())
+    pattern_stats_.attended += Hq * causal;
+  else
+    for (const HeadPrefillPattern& h : pattern_.heads) pattern_stats_.attended += allowed_pairs(h, T, n);
+  pattern_stats_.seconds += sw.seconds();
+  return pattern_.dense() ? nullptr : &pattern_;
+}
+
 LayerView PrefillRecorder::view(int layer, const KVCache& cache, const PrefillNeeds& needs) const {
   LayerView v;
   v.layer = layer;

@@ -42,6 +42,16 @@ class PrefillRecorder final : public ForwardObserver {
   // (scorer, layer) score sets computed from this prefill so far (views carry the memo).
   size_t memoized_scores() const { return score_memo_.scores.size(); }
 
+  // Sparse prefill (seam (f)): asks `m` for each chunk's pattern (Method::prefill_pattern) and counts
+  // the (layer, query head, query, key) pairs attended against the causal ones. Null: dense.
+  void set_pattern_source(Method* m) { pattern_source_ = m; }
+  const PrefillPattern* prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) override;
+  struct PatternStats {
+    int64_t attended = 0, causal = 0;  // pairs, summed over layers, query heads and chunks
+    double seconds = 0.0;              // time inside the method's prefill_pattern
+  };
+  const PatternStats& pattern_stats() const { return pattern_stats_; }
+
  private:
   // One set of pre-RoPE query statistics: queries at positions >= from, second moments or not.
   struct StatsSet {
@@ -69,6 +79,9 @@ class PrefillRecorder final : public ForwardObserver {
   std::vector<float> surprisal_of_;                    // [T] -log p(x_t | x_<t), NaN at t = 0
   int64_t logit_rows_ = 0;                             // rows of logits seen so far
   std::vector<float> last_row_;                        // [V] log-softmax of the last row seen (its next token comes later)
+  Method* pattern_source_ = nullptr;
+  PrefillPattern pattern_;                             // the current chunk's, per layer call
+  PatternStats pattern_stats_;
 };
 
 // Keeps entries keep[h] of each KV head of `layer` (empty: nothing to do); kvb::Error when the

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kv/kv_cache.h"
+#include "kv/prefill_pattern.h"
 #include "kv/read_selection.h"
 
 namespace kvb {
@@ -39,6 +40,12 @@ class ForwardObserver {
   // returns, which keep their bits. Called by Transformer::forward only (not by decode steps).
   virtual bool wants_logits() const { return false; }
   virtual void on_logits(const int32_t* tokens, int64_t n, const float* logits) {}
+  // Before a prefill chunk's attention (n queries, q [n, Hq*D] post-RoPE, the chunk's K/V already
+  // in `cache`): the entries each query head's rows attend (kv/prefill_pattern.h, MInference's seam
+  // (f)); null attends every causal entry. The pattern stays valid until the next call.
+  virtual const PrefillPattern* prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) {
+    return nullptr;
+  }
 };
 
 }  // namespace kvb

@@ -52,6 +52,7 @@ std::string_view budget_name(Budget b) {
     case Budget::ReadsPerStep: return "entries read per decode step";
     case Budget::Chunked: return "chunk-wise (equal in every head)";
     case Budget::LazyLayers: return "whole or sink + recent per layer";
+    case Budget::PrefillAttended: return "entries each prefill query attends";
   }
   return "?";
 }
@@ -171,6 +172,13 @@ class CompositeMethod final : public Method {
   bool has_selector() const override { return selector() != nullptr; }
   ReadSelection select(int layer, const float* q, const KVCache& cache) override {
     return selector()->select(layer, q, cache);
+  }
+  PrefillPattern prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) override {
+    for (const auto& p : parts_) {
+      PrefillPattern pp = p->prefill_pattern(layer, q, n, cache);
+      if (!pp.dense()) return pp;
+    }
+    return {};
   }
   bool has_codec() const override {
     return std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->has_codec(); });

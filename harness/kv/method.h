@@ -14,6 +14,7 @@
 
 #include "core/params.h"
 #include "kv/kv_cache.h"
+#include "kv/prefill_pattern.h"
 #include "kv/read_selection.h"
 #include "model/config.h"
 
@@ -116,6 +117,12 @@ class Method {
   virtual bool has_selector() const { return false; }
   virtual ReadSelection select(int layer, const float* q, const KVCache& cache) { return {}; }
 
+  // Sparse prefill (seam (f), minference): while the compressed part is prefilled, before each
+  // chunk's attention in `layer`, the entries each query head's rows attend (kv/prefill_pattern.h);
+  // q is the chunk's [n, Hq*D] post-RoPE queries, `cache` holds the chunk's K/V already. Empty:
+  // dense. Methods that return patterns declare MethodRoles::changes_prefill.
+  virtual PrefillPattern prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) { return {}; }
+
   // Codec: called once after compression; may re-encode the cache (kivi).
   virtual bool has_codec() const { return false; }
   virtual void encode(KVCache& cache) {}
@@ -163,6 +170,8 @@ enum class Budget {
   Chunked,              // the ratio applies chunk by chunk: every head keeps the same count (chunk, chunkkv)
   LazyLayers,           // a layer keeps everything or sink + recent, by its attention; the ratio's value is
                         // unused, ratio 0 compresses nothing (simlayerkv)
+  PrefillAttended,      // entries each prefill query attends (sparse prefill); the cache keeps everything
+                        // (minference)
 };
 // Whether the budget can be given as --budget N (entries) rather than only as --ratio (a method
 // without a budget ignores both).

@@ -135,4 +135,11 @@ for f in ["ruler_jsonl.jsonl", "longbench.jsonl", "kvpress_jsonl.jsonl", "qa_squ
 put("duo_pattern", "tsv.tsv", "0.1\t0.9\n0.5\t0.2\n")
 put("duo_pattern", "commas.txt", "1,0;0.25,0.75")
 put("duo_pattern", "dir_form.txt", json.dumps({"sink_size": 4, "recent_size": 8}) + "\0" + "0.3\t0.7\r\n1\t0\r\n")
+# ---- minference_pattern: MInference's best_pattern JSON for 2 layers x 4 query heads (every type, a
+# missing head, the a_shape / vertical_slash spellings, an entry without its score).
+put("minference_pattern", "best_pattern.json", json.dumps([
+    {"0": ["vertical_and_slash", 1000, 6096, 0.98], "1": ["stream_llm", 128, 3968, 0.9],
+     "2": ["block_sparse", 100, 0, 0.7], "3": ["vertical_and_slash", 30, 800, 0.99]},
+    {"0": ["a_shape", 4, 60, 0.5], "2": ["vertical_slash", 3500, 100]}]))
+put("minference_pattern", "bad_type.json", json.dumps([{"0": ["diagonal", 1, 2, 0.5]}, {}]))
 print("seeds written to", OUT)

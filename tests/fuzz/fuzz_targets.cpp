@@ -22,6 +22,7 @@ const std::vector<Target>& targets() {
       {"sweep_json", sweep_json, "a sweep config in JSON: load_sweep_config, expand_grid"},
       {"dataset_rows", dataset_rows, "a jsonl file through read_jsonl and the ruler_jsonl, longbench, kvpress_jsonl loaders"},
       {"duo_pattern", duo_pattern, "DuoAttention's full_attention_heads.tsv (and config.json before a NUL byte)"},
+      {"minference_pattern", minference_pattern, "MInference's best_pattern JSON (layer -> head -> [type, v, s, score])"},
       {"results_db", results_db, "a results database: opened read-only, counted, merged into a fresh one"},
   };
   return all;

@@ -39,6 +39,7 @@ void sweep_yaml(const uint8_t* data, size_t size);
 void sweep_json(const uint8_t* data, size_t size);
 void dataset_rows(const uint8_t* data, size_t size);
 void duo_pattern(const uint8_t* data, size_t size);
+void minference_pattern(const uint8_t* data, size_t size);
 void results_db(const uint8_t* data, size_t size);
 
 }  // namespace kvb::fuzz

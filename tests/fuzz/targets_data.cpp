@@ -1,5 +1,6 @@
 // Fuzz targets for the text files a sweep reads: sweep configs (YAML, JSON), dataset rows (jsonl
-// through every row loader) and DuoAttention head patterns (tests/fuzz/fuzz_targets.h).
+// through every row loader), DuoAttention head patterns and MInference best_pattern files
+// (tests/fuzz/fuzz_targets.h).
 #include <string>
 
 #include "core/error.h"
@@ -70,6 +71,27 @@ void duo_pattern(const uint8_t* data, size_t size) {
   config.max_position = 1024;
   MethodSpec spec;
   spec.id = "duo_attention";
+  spec.params = Params{{"pattern", pattern.string()}};
+  spec.compression_ratio = 0.5;
+  try {
+    (void)make_method(spec, config);
+  } catch (const Error&) {
+  }
+}
+
+void minference_pattern(const uint8_t* data, size_t size) {
+  const auto pattern = write_scratch("minference/best_pattern.json", data, size);
+  ModelConfig config;  // the shape the pattern must match: 2 layers of 4 query heads
+  config.n_layers = 2;
+  config.n_embd = 64;
+  config.n_ff = 128;
+  config.n_heads = 4;
+  config.n_kv_heads = 2;
+  config.head_dim = 16;
+  config.vocab_size = 256;
+  config.max_position = 1024;
+  MethodSpec spec;
+  spec.id = "minference";
   spec.params = Params{{"pattern", pattern.string()}};
   spec.compression_ratio = 0.5;
   try {

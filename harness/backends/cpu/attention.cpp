@@ -35,8 +35,11 @@ void attend_subset(const float* q, const float* K, const float* V, const float* 
 
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
                std::vector<std::vector<float>>* attn_mass, const std::vector<std::vector<int32_t>>* read,
-               MatmulMode mode) {
+               MatmulMode mode, const PrefillPattern* pattern) {
   const int64_t D = cache.head_dim(), Hkv = cache.n_kv_heads(), group = n_heads / Hkv, stride = n_heads * D;
+  if (pattern && pattern->dense()) pattern = nullptr;
+  KVB_CHECK(!pattern || !read || read->empty(), "layer {}: a prefill pattern and a read selection in one call", layer);
+  if (pattern) check_prefill_pattern(*pattern, layer, n_heads, cache.head(layer, 0).size(), n);
   if (attn_mass) {
     attn_mass->resize(n_heads);
     for (int qh = 0; qh < n_heads; ++qh) (*attn_mass)[qh].resize(cache.head(layer, qh / group).size(), 0.0f);
@@ -62,7 +65,7 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     }
     return;
   }
-  if (n == 1) {
+  if (n == 1 && !pattern) {
     // Decode: the `group` query heads of each KV head together (each key / value row loaded once),
     // keys in chunks of kDecodeChunk: scores per (KV head, chunk), softmax per query head, P.V per
     // (KV head, chunk) into a partial sum, partial sums added in chunk order. The chunking is fixed,
@@ -147,9 +150,11 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
     const float* K = rows[size_t(qh / group)].keys;
     const float* V = rows[size_t(qh / group)].values;
     if (attn_mass) block_mass.assign(size_t(blocks * T), 0.0f);
+    const HeadPrefillPattern* hp = pattern && !pattern->heads[size_t(qh)].dense ? &pattern->heads[size_t(qh)] : nullptr;
 #pragma omp parallel
     {
       std::vector<float> scores;
+      std::vector<uint8_t> allowed;
 #pragma omp for schedule(dynamic)
       for (int64_t rb = 0; rb < blocks; ++rb) {
         const int64_t b = blocks - 1 - rb;  // the longest (last) blocks first: threads finish together
@@ -165,6 +170,11 @@ void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n
           const int64_t visible = past + i0 + i + 1;
           if (!h.logit_bias().empty())
             for (int64_t j = 0; j < visible; ++j) row[j] += h.logit_bias()[size_t(j)];
+          if (hp) {  // sparse prefill: entries outside the head's pattern get no weight
+            allowed_entries(*hp, visible - 1, allowed);
+            for (int64_t j = 0; j < visible; ++j)
+              if (!allowed[size_t(j)]) row[j] = -INFINITY;
+          }
           masked_softmax(row, visible, C);
         }
         if (attn_mass) {

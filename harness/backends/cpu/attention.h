@@ -6,6 +6,7 @@
 
 #include "backends/cpu/ops.h"
 #include "kv/kv_cache.h"
+#include "kv/prefill_pattern.h"
 #include "kv/read_selection.h"
 
 namespace kvb::cpu {
@@ -20,9 +21,13 @@ namespace kvb::cpu {
 //         (page selection); entries outside it get no weight
 //   mode: MatmulMode::Int8 computes a prefill chunk's scores Q.K^T in int8 (Int8Keys / int8_scores in
 //         int8_gemm.h; head dims that are multiples of 32); P.V and decode steps stay float32
+//   pattern (optional, prefill chunks; kv/prefill_pattern.h): per query head, the entries each row
+//         attends; the others get no weight (scores set to -inf before the softmax, so a pattern that
+//         allows everything gives the dense result bit for bit). Null or dense: every causal entry.
 void attention(const float* q, int64_t n, const KVCache& cache, int layer, int n_heads, float scale, float* out,
                std::vector<std::vector<float>>* attn_mass = nullptr,
-               const std::vector<std::vector<int32_t>>* read = nullptr, MatmulMode mode = MatmulMode::F32);
+               const std::vector<std::vector<int32_t>>* read = nullptr, MatmulMode mode = MatmulMode::F32,
+               const PrefillPattern* pattern = nullptr);
 
 // The same under a selector's ReadSelection (kv/read_selection.h): everything (dense, the same bits
 // as read = null), per-KV-head sets (as `read` above), or per-query-head sets, each query head over

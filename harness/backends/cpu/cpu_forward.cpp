@@ -151,7 +151,13 @@ void CpuForward::forward_rows(std::span<const int32_t> tokens, std::span<const S
       const bool want_mass = observer && observer->wants_attention_mass(l);
       if (want_mass) mass.clear();
       const ReadSelection* read = observer ? observer->read_sets(l, q.data() + at * QD, m, cache) : nullptr;
-      if (read)
+      const PrefillPattern* pattern = observer ? observer->prefill_pattern(l, q.data() + at * QD, m, cache) : nullptr;
+      KVB_CHECK(!read || !pattern || pattern->dense(),
+                "layer {}: an observer gave both a read selection and a prefill pattern", l);
+      if (pattern)
+        attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
+                  nullptr, mode, pattern);
+      else if (read)
         attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
                   *read, mode, &inv_freq_, c.rope_neox);
       else

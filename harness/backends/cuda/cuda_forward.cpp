@@ -276,6 +276,10 @@ class CudaForward final : public ForwardBackend {
                 "cuda backend: layer {}: per-query-head read sets, two-part (log-sum-exp merged) reads and compact "
                 "positions (loki, tidaldecode, hip, longheads, retrieval_attention, tokenselect position_mode=compact) run on the "
                 "cpu backend only (docs/cuda.md)", l);
+      const PrefillPattern* pattern = observer ? observer->prefill_pattern(l, hq.data(), n, cache) : nullptr;
+      KVB_CHECK(!pattern || pattern->dense(),
+                "cuda backend: layer {}: sparse prefill patterns (minference) run on the cpu backend only (docs/cuda.md)",
+                l);
       const std::vector<std::vector<int32_t>>* read =
           selection && !selection->reads_everything() ? &selection->sets : nullptr;
       if (n == 1 && !want_mass) {
