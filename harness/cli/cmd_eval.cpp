@@ -125,7 +125,7 @@ void run_eval(const EvalArgs& a) {
       "SELECT s.case_id, s.status, s.reason, s.score, s.prediction, s.answers, s.prompt_tokens, s.generated_tokens, "
       "s.prefill_seconds, s.decode_seconds, s.method_seconds, s.kept_tokens, s.kv_resident_bytes, "
       "s.kv_nominal_bytes, c.canonical_json, s.config_hash, s.decode_read_entries_mean, s.decode_read_bytes_mean, "
-      "s.token_nll FROM samples s JOIN configs c USING (config_hash) "
+      "s.token_nll, s.case_meta FROM samples s JOIN configs c USING (config_hash) "
       "ORDER BY s.rowid");
   // As Checkpoint::name(): a .gguf file's stem, a Hugging Face directory's name.
   const fs::path& model_path = config.models[0].path;
@@ -159,6 +159,11 @@ void run_eval(const EvalArgs& a) {
                 {"kv_resident_bytes", q.integer(12)}, {"kv_nominal_bytes", q.integer(13)},
                 {"decode_read_entries_mean", q.real(16)}, {"decode_read_bytes_mean", q.real(17)}};
     for (const auto& [scorer, value] : extra_scores[{hash, q.text(0)}]) row[scorer] = value;
+    if (!q.text(19).empty()) {  // a selector index's inner products per decode step (retrieval_attention)
+      const json meta = json::parse(q.text(19), nullptr, false);
+      if (meta.is_object() && meta.contains("decode_index_reads_mean"))
+        row["decode_index_reads_mean"] = meta["decode_index_reads_mean"];
+    }
     c.rows.push_back(std::move(row));
   }
   json configs = json::array();

@@ -152,6 +152,7 @@ const ReadSelection* DecodeHooks::read_sets(int layer, const float* q, int64_t n
     method_seconds_ += sw.seconds();
     check_selection(read_, cache, layer, c_.n_heads);
     sel = &read_;
+    if (reads_) reads_->index_reads_sum += double(read_.index_reads);
   }
   if (reads_) {
     const LayerRead r = layer_read(sel, cache, layer, c_.n_heads);
