@@ -50,8 +50,9 @@ struct RecordedPrefill {
   double seconds = 0.0;                       // the forward pass
   size_t bytes() const;                       // cache + recordings
 };
+// `calibrating`: the prefill runs with that method's attention calibration (act); null: none.
 RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
-                               bool want_logits);
+                               bool want_logits, const Method* calibrating = nullptr);
 // The tokens run_case compresses for `c` (its context, plus the question or, for a symbolic case,
 // the question up to its first scored row, when query-aware).
 std::vector<int32_t> compressed_part(const Case& c, const TaskEnv& env, const ModelConfig& config, bool query_aware);

@@ -183,4 +183,10 @@ void DecodeHooks::on_layer(const LayerObservation& obs) {
   method_seconds_ += sw.seconds();
 }
 
+bool calibrates_attention(const Method& m, int n_layers) {
+  for (int l = 0; l < n_layers; ++l)
+    if (const AttentionCalibration* c = m.attention_calibration(l); c && c->any()) return true;
+  return false;
+}
+
 }  // namespace kvb

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/params.h"
+#include "kv/attention_calibration.h"
 #include "kv/kv_cache.h"
 #include "kv/read_selection.h"
 #include "model/config.h"
@@ -109,6 +110,10 @@ class Method {
   // Called for every layer of every decode step, layers in order.
   virtual bool has_selector() const { return false; }
   virtual ReadSelection select(int layer, const float* q, const KVCache& cache) { return {}; }
+
+  // Attention modifier (act): the query heads of `layer` whose attention rows are recalibrated after
+  // softmax in every forward pass of the case (prefill, question, decode); null: none.
+  virtual const AttentionCalibration* attention_calibration(int layer) const { return nullptr; }
 
   // Codec: called once after compression; may re-encode the cache (kivi).
   virtual bool has_codec() const { return false; }
