@@ -21,6 +21,11 @@
 #include "test_util.h"
 #include "tiny_models.h"
 
+#ifdef KVB_WITH_CUDA
+#include "backends/cuda/cuda_forward.h"
+#include "backends/cuda/device_info.h"
+#endif
+
 namespace kvb {
 namespace {
 
@@ -231,6 +236,26 @@ TEST(ActMethod, CalibratedHeadsChangeTheOutputAndTheCacheKeepsEverything) {
   int64_t kept = 0;
   EXPECT_NE(first_logits(s, &kept).first, full.first);
   EXPECT_EQ(kept, int64_t(ck.config.n_layers) * ck.config.n_kv_heads * 160);
+  // Every pass of the case runs with the calibration: the context's prefill, the question's, and each
+  // decode step (DecodeHooks) equal the model's forward passes with the calibration observer.
+  {
+    CaseResult r;
+    CompressedPrefill p = prefill_with_method(model, s, ctx, question, 4, r);
+    const std::unique_ptr<Method> m = make_method(s, ck.config);
+    CalibrationObserver obs(*m);
+    KVCache cache = model.make_cache();
+    model.forward(ctx, cache, LogitRows::None, &obs);
+    EXPECT_EQ(p.logits.data, model.forward(question, cache, LogitRows::Last, &obs).data) << "question prefill";
+    double secs = 0;
+    size_t peak = 0;
+    DecodeHooks hooks(*p.method, ck.config, p.cache, secs, peak);
+    for (int32_t t : {5, 17}) {
+      const std::vector<int32_t> one{t};
+      EXPECT_EQ(model.forward(one, p.cache, LogitRows::Last, &hooks).data,
+                model.forward(one, cache, LogitRows::Last, &obs).data)
+          << "decode step";
+    }
+  }
   MethodSpec with_selector = s;
   with_selector.id = "act+quest";
   with_selector.token_budget = 40;
@@ -258,6 +283,31 @@ TEST(ActCalibrate, WritesAFileThatEvalLoads) {
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("act heads file '/nonexistent.act' not found"), std::string::npos) << bad.output;
 }
+
+#ifdef KVB_WITH_CUDA
+// The CUDA backend has no attention calibration: a forward pass asked for one stops with one error
+// naming the layer and the CPU backend (docs/cuda.md). Needs a device.
+TEST(ActCuda, TheCudaBackendRefusesAnAttentionCalibration) {
+  if (cuda::describe_devices().devices.empty()) GTEST_SKIP() << "no CUDA device: " << cuda::describe_first_device();
+  cuda::register_backend();
+  const Checkpoint ck = load_checkpoint(test::tiny_model_dir("llama_gqa"));
+  Transformer gpu(ck.config, ck.weights, EngineOptions{32, "cuda", "f32"});
+  MethodSpec s;
+  s.id = "act";
+  s.params = Params{{"heads", "1:0"}};
+  const std::unique_ptr<Method> m = make_method(s, ck.config);
+  CalibrationObserver obs(*m);
+  KVCache cache = gpu.make_cache();
+  try {
+    gpu.forward(std::vector<int32_t>{1, 2, 3, 4}, cache, LogitRows::Last, &obs);
+    FAIL() << "the cuda backend ran an attention calibration";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 1: attention calibration (act) runs on the cpu backend only"),
+              std::string::npos)
+        << e.what();
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace kvb
