@@ -59,9 +59,11 @@ class RetrievalAttention final : public selection::BudgetedSelector {
 
   KeepSets compress_prefill(const LayerView& v) override {
     BudgetedSelector::compress_prefill(v);
-    if (index_.graph) {  // the build queries of this layer, [W, Hq*D], until its graphs are built
+    if (index_.graph) {  // the last build_queries queries of this layer, [W, Hq*D], until its graphs are built
       const int64_t qd = int64_t(hq_) * v.config->head_dim;
-      queries_[v.layer].assign(v.window_queries, v.window_queries + int64_t(v.window) * qd);
+      const int64_t w = std::min<int64_t>(v.window, index_.build_queries);  // a composite may record more
+      const float* last = v.window_queries + int64_t(v.window - w) * qd;
+      queries_[v.layer].assign(last, last + w * qd);
       graphs_.erase(v.layer);
     }
     return {};
