@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "core/random.h"
@@ -198,6 +201,27 @@ TEST(RetrievalAttentionGraph, BudgetCoveringTheContextDecodesBitForBitAsFullAtte
   EXPECT_DOUBLE_EQ(flat_reads.mean_index_reads(), double(per_step));
   EXPECT_GT(graph_reads.mean_index_reads(), 0.0);
   EXPECT_LE(graph_reads.mean_index_reads(), double(per_step));
+}
+
+// Through the CLI: each row of `eval --json` (from the store's case_meta) carries the inner products the
+// index computed per decode step; the graph's are fewer than the flat scan's.
+TEST(RetrievalAttentionGraph, EvalRecordsTheIndexInnerProductsPerDecodeStep) {
+  const std::string model = test::stories260k().string();
+  std::map<std::string, double> reads;
+  for (const char* index : {"flat", "graph"}) {
+    const std::string out = (test::tmp_dir() / (std::string("roar_eval_") + index + ".json")).string();
+    const auto e = test::run_kvbench("eval -q --model '" + model + "' --chat-template none --task niah_single "
+                                     "--length 600 --n 1 -t 1 --param max_new_tokens=4 --method retrieval_attention "
+                                     "--ratio 0.9 --param n_sink=4 --param n_local=16 --param build_queries=64 "
+                                     "--param index=" + index + " --json '" + out + "'");
+    ASSERT_EQ(e.exit_code, 0) << e.output;
+    std::ifstream f(out);
+    const nlohmann::json j = nlohmann::json::parse(f);
+    ASSERT_TRUE(j["cases"][0].contains("decode_index_reads_mean")) << j.dump();
+    reads[index] = j["cases"][0]["decode_index_reads_mean"].get<double>();
+  }
+  EXPECT_GT(reads["graph"], 0.0);
+  EXPECT_LT(reads["graph"], reads["flat"]);
 }
 
 TEST(RetrievalAttentionGraph, BadIndexParametersAreClearErrors) {
