@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 
 #include "backends/cpu/attention.h"
 #include "backends/cpu/attention_calibration.h"
@@ -275,6 +276,33 @@ TEST(ActCalibrate, WritesAFileThatEvalLoads) {
   EXPECT_NE(cal.output.find("wrote " + out), std::string::npos) << cal.output;
   const ActHeads heads = read_act_heads(out);
   EXPECT_LE(heads.size(), 3u);
+  // The greedy rule, replayed from the log: a candidate is kept exactly when its NLL beats the best so far
+  // (the baseline first), and the file holds the kept ones.
+  std::istringstream log(cal.output);
+  std::string line;
+  double best = NAN;
+  ActHeads kept;
+  int tried = 0;
+  while (std::getline(log, line)) {
+    if (auto at = line.find("answer NLL "); at != std::string::npos && line.find("without calibration") != std::string::npos)
+      best = std::stod(line.substr(at + 11));
+    const auto head = line.find("calibrate act: head ");
+    if (head == std::string::npos) continue;
+    ++tried;
+    int l = -1, h = -1;
+    ASSERT_EQ(std::sscanf(line.c_str() + head, "calibrate act: head %d:%d", &l, &h), 2) << line;
+    const double v = std::stod(line.substr(line.find("NLL ") + 4));
+    const bool said_kept = line.find("-> kept") != std::string::npos;
+    ASSERT_FALSE(std::isnan(best)) << cal.output;
+    EXPECT_EQ(said_kept, v < best) << line << " (best so far " << best << ")";
+    if (said_kept) {
+      kept.emplace_back(l, h);
+      best = v;
+    }
+  }
+  EXPECT_GE(tried, 1) << cal.output;
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(heads, kept);
   const auto e = test::run_kvbench("eval -q --model '" + model + "' --chat-template none --task niah_single --length 300 "
                                    "--n 1 -t 1 --param max_new_tokens=4 --method act --param heads='" + out + "'");
   EXPECT_EQ(e.exit_code, 0) << e.output;

@@ -269,7 +269,7 @@ void run_calibrate_act(const ActArgs& a) {
   std::sort(ranked.begin(), ranked.end());
   if (int64_t(ranked.size()) > a.candidates) ranked.resize(size_t(a.candidates));
   const double baseline = best;
-  log_info("calibrate act: {} dev cases, answer NLL {:.4f} without calibration; {} candidate heads with hidden sinks",
+  log_info("calibrate act: {} dev cases, answer NLL {:.6f} without calibration; {} candidate heads with hidden sinks",
            dev.size(), baseline, ranked.size());
   // Greedy forward selection: a candidate joins when the answer NLL with it is lower than without.
   ActHeads chosen;
@@ -279,7 +279,7 @@ void run_calibrate_act(const ActArgs& a) {
     ActHeadsObserver obs(c, trial, float(a.tau), float(a.beta));
     const double v = nll(&obs);
     const bool keep = v < best;
-    log_info("calibrate act: head {}:{} (hidden-sink weight {:.2f}): NLL {:.4f} -> {}", head.first, head.second,
+    log_info("calibrate act: head {}:{} (hidden-sink weight {:.2f}): NLL {:.6f} -> {}", head.first, head.second,
              -neg_score, v, keep ? "kept" : "dropped");
     if (keep) {
       chosen = std::move(trial);
