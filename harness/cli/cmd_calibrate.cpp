@@ -16,6 +16,9 @@
 // --ratio as `--method minference` scales it, is estimated online and scored by the mean over rows
 // of the dense attention it keeps; the best (first on ties) is written in MInference's
 // best_pattern JSON, read by `--method minference --param pattern=FILE`.
+// `kvbench calibrate act --model M --out FILE [--length N --n K --seed S --tau 0.1 --beta 0.4
+// --candidates C]` — ACT's head list (kv/act_heads.h) for `--method act --param heads=FILE`: a greedy
+// forward selection on synthetic passkey cases (niah_single, noise haystack) by the answer's NLL.
 #include <cblas.h>
 #include <fmt/format.h>
 
@@ -29,6 +32,7 @@
 #include "cli/commands.h"
 #include "cli/engine_options.h"
 #include "datasets/text_sources.h"
+#include "kv/act_heads.h"
 #include "kv/pca_basis.h"
 #include "methods/minference.h"
 #include "core/log.h"
@@ -279,6 +283,136 @@ void run_calibrate_minference(const MInferenceArgs& a) {
              c.n_layers, Hq, a.ratio, summary, mean_best);
 }
 
+struct ActArgs {
+  std::string model, out;
+  EngineOptions engine;
+  int length = 512, n = 2, candidates = 12;
+  double tau = 0.1, beta = 0.4;
+  uint64_t seed = 0;
+};
+
+// Per chunk of a forward pass, the hidden-sink weight of every (layer, query head): the summed mean
+// attention of the columns over tau, the first one excepted (backends/cpu/attention_calibration.h's
+// rule on the recorded attention mass). [L][Hq]
+struct HiddenSinkMass final : ForwardObserver {
+  std::vector<std::vector<double>> score;
+  double tau = 0.1;
+  bool wants_attention_mass(int) const override { return true; }
+  void on_layer(const LayerObservation& o) override {
+    for (size_t qh = 0; qh < o.attn_mass->size(); ++qh) {
+      const std::vector<float>& m = (*o.attn_mass)[qh];
+      const int64_t T = int64_t(m.size()), past = T - o.n;
+      bool first = true;
+      for (int64_t j = 0; j < T; ++j) {
+        const double mean = double(m[size_t(j)]) / double(j <= past ? o.n : T - j);
+        if (!(mean > tau)) continue;
+        if (!first) score[size_t(o.layer)][qh] += mean;
+        first = false;
+      }
+    }
+  }
+};
+
+// The forward passes of an evaluation run with these heads calibrated.
+struct ActHeadsObserver final : ForwardObserver {
+  std::vector<AttentionCalibration> layers;  // [L]
+  ActHeadsObserver(const ModelConfig& c, const ActHeads& heads, float tau, float beta) : layers(size_t(c.n_layers)) {
+    for (auto& a : layers) {
+      a.heads.assign(size_t(c.n_heads), 0);
+      a.tau = tau;
+      a.beta = beta;
+    }
+    for (const auto& [l, h] : heads) layers[size_t(l)].heads[size_t(h)] = 1;
+  }
+  const AttentionCalibration* attention_calibration(int layer) override {
+    return layers[size_t(layer)].any() ? &layers[size_t(layer)] : nullptr;
+  }
+};
+
+void run_calibrate_act(const ActArgs& a) {
+  set_num_threads(a.engine.threads);
+  KVB_CHECK(a.length >= 64 && a.n >= 1 && a.candidates >= 1, "calibrate act: --length must be >= 64, --n and "
+            "--candidates >= 1");
+  KVB_CHECK(a.tau > 0 && a.tau < 1 && a.beta >= 0 && a.beta <= 1, "calibrate act: --tau {} must be in (0, 1) and "
+            "--beta {} in [0, 1]", a.tau, a.beta);
+  Checkpoint ck = load_checkpoint(resolve_model_path(a.model));
+  auto tok = make_tokenizer(ck.tokenizer);
+  TaskEnv env{tok.get(), resolve_chat_format("auto", ck.chat_template)};
+  TaskParams p{{"haystack", "noise"}, {"value_type", "number"}, {"length", std::to_string(a.length)},
+               {"num_samples", std::to_string(a.n)}, {"max_new_tokens", "16"}};
+  const std::vector<Case> cases = generate_cases("niah_single", p, a.seed, env);
+  Transformer model(ck.config, ck.weights, a.engine);
+  const ModelConfig& c = ck.config;
+  // Each dev case: prompt + " answer" teacher-forced; the objective is the answer tokens' NLL.
+  struct Dev {
+    std::vector<int32_t> tokens;
+    size_t answer_from;
+  };
+  std::vector<Dev> dev;
+  for (const Case& cs : cases) {
+    const PromptTokens prompt = encode_prompt(cs, env);
+    Dev d{prompt.context, 0};
+    d.tokens.insert(d.tokens.end(), prompt.question.begin(), prompt.question.end());
+    d.answer_from = d.tokens.size();
+    const std::vector<int32_t> ans = tok->encode(" " + cs.answers.at(0), false, false);
+    d.tokens.insert(d.tokens.end(), ans.begin(), ans.end());
+    dev.push_back(std::move(d));
+  }
+  const int64_t V = c.vocab_size;
+  auto nll = [&](ForwardObserver* obs) {
+    double total = 0;
+    for (const Dev& d : dev) {
+      KVCache cache = model.make_cache();
+      const Tensor logits = model.forward(d.tokens, cache, LogitRows::All, obs);
+      for (size_t t = d.answer_from; t < d.tokens.size(); ++t) {  // row t - 1 predicts token t
+        const float* row = logits.ptr() + int64_t(t - 1) * V;
+        const float top = *std::max_element(row, row + V);
+        double sum = 0;
+        for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v] - top));
+        total += double(top) + std::log(sum) - double(row[d.tokens[t]]);
+      }
+    }
+    return total / double(dev.size());
+  };
+  // Candidates: the heads with the most hidden-sink weight in the dev cases.
+  HiddenSinkMass sinks;
+  sinks.tau = a.tau;
+  sinks.score.assign(size_t(c.n_layers), std::vector<double>(size_t(c.n_heads), 0.0));
+  double best = nll(&sinks);
+  std::vector<std::pair<double, std::pair<int, int>>> ranked;
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int h = 0; h < c.n_heads; ++h)
+      if (sinks.score[size_t(l)][size_t(h)] > 0) ranked.push_back({-sinks.score[size_t(l)][size_t(h)], {l, h}});
+  std::sort(ranked.begin(), ranked.end());
+  if (int64_t(ranked.size()) > a.candidates) ranked.resize(size_t(a.candidates));
+  const double baseline = best;
+  log_info("calibrate act: {} dev cases, answer NLL {:.6f} without calibration; {} candidate heads with hidden sinks",
+           dev.size(), baseline, ranked.size());
+  // Greedy forward selection: a candidate joins when the answer NLL with it is lower than without.
+  ActHeads chosen;
+  for (const auto& [neg_score, head] : ranked) {
+    ActHeads trial = chosen;
+    trial.push_back(head);
+    ActHeadsObserver obs(c, trial, float(a.tau), float(a.beta));
+    const double v = nll(&obs);
+    const bool keep = v < best;
+    log_info("calibrate act: head {}:{} (hidden-sink weight {:.2f}): NLL {:.6f} -> {}", head.first, head.second,
+             -neg_score, v, keep ? "kept" : "dropped");
+    if (keep) {
+      chosen = std::move(trial);
+      best = v;
+    }
+  }
+  std::sort(chosen.begin(), chosen.end());
+  write_act_heads(a.out, chosen,
+                  {fmt::format("kvbench calibrate act: model {}, {} niah_single cases of {} tokens (seed {}), tau {} "
+                               "beta {}", ck.name(), dev.size(), a.length, a.seed, a.tau, a.beta),
+                   fmt::format("greedy forward selection over {} candidates by answer NLL: {:.4f} -> {:.4f}",
+                               ranked.size(), baseline, best)});
+  fmt::print("wrote {} ({} heads; answer NLL {:.4f} -> {:.4f} on {} dev cases)\n", a.out, chosen.size(), baseline,
+             best, dev.size());
+}
+
 KVB_CLI_COMMAND([](CLI::App& app) {
   auto a = std::make_shared<CalibrateArgs>();
   auto* cal = app.add_subcommand("calibrate", "Estimate per-head calibration artifacts for methods");
@@ -315,6 +449,18 @@ KVB_CLI_COMMAND([](CLI::App& app) {
       ->capture_default_str();
   add_engine_options(minf, mi->engine);
   minf->callback([mi] { run_calibrate_minference(*mi); });
+  auto t = std::make_shared<ActArgs>();
+  auto* act = cal->add_subcommand("act", "ACT: heads whose hidden attention sinks are recalibrated (greedy, by answer NLL)");
+  act->add_option("-m,--model", t->model, "Model")->required();
+  act->add_option("--out", t->out, "Output file (read by --method act --param heads=FILE)")->required();
+  act->add_option("--length", t->length, "Dev case length in tokens")->capture_default_str();
+  act->add_option("--n", t->n, "Dev cases (niah_single, noise haystack)")->capture_default_str();
+  act->add_option("--seed", t->seed, "Task seed")->capture_default_str();
+  act->add_option("--tau", t->tau, "Hidden-sink threshold")->capture_default_str();
+  act->add_option("--beta", t->beta, "Weight a hidden sink keeps")->capture_default_str();
+  act->add_option("--candidates", t->candidates, "Heads tried, most hidden-sink weight first")->capture_default_str();
+  add_engine_options(act, t->engine);
+  act->callback([t] { run_calibrate_act(*t); });
 });
 
 }  // namespace

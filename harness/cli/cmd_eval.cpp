@@ -167,6 +167,11 @@ void run_eval(const EvalArgs& a) {
       ++c.attended_rows;
     }
     for (const auto& [scorer, value] : extra_scores[{hash, q.text(0)}]) row[scorer] = value;
+    if (!q.text(19).empty()) {  // a selector index's inner products per decode step (retrieval_attention)
+      const json meta = json::parse(q.text(19), nullptr, false);
+      if (meta.is_object() && meta.contains("decode_index_reads_mean"))
+        row["decode_index_reads_mean"] = meta["decode_index_reads_mean"];
+    }
     c.rows.push_back(std::move(row));
   }
   json configs = json::array();

@@ -19,7 +19,7 @@
 namespace kvb {
 
 RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
-                               bool want_logits, Method* pattern_source) {
+                               bool want_logits, Method* pattern_source, const Method* calibrating) {
   KVB_CHECK(!compressed.empty(), "the prompt has no context tokens to compress");
   RecordedPrefill rp{model.make_cache(), Tensor{}, nullptr, std::move(compressed)};
   const int64_t T = int64_t(rp.tokens.size());
@@ -27,6 +27,7 @@ RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compress
   Stopwatch sw;
   rp.recorder = std::make_unique<PrefillRecorder>(model.config(), needs, T);
   rp.recorder->set_pattern_source(pattern_source);
+  rp.recorder->calibrate_with(calibrating);
   rp.logits = model.forward(rp.tokens, rp.cache, want_logits ? LogitRows::Last : LogitRows::None, rp.recorder.get());
   rp.seconds = sw.seconds();
   return rp;
@@ -53,10 +54,12 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
               "cache, which a copied cache would not follow; run the methods one by one");
     KVB_CHECK(shared->tokens == compressed, "shared prefill: its {} tokens are not this case's {} compressed tokens",
               shared->tokens.size(), compressed.size());
+    KVB_CHECK(!calibrates_attention(*method, cfg.n_layers), "shared prefill: method {} recalibrates attention, so its "
+              "prefill is its own (MethodRoles::changes_prefill)", spec.id);
   } else {
     const PrefillNeeds needs = method->prefill_needs();
     own.emplace(record_prefill(model, std::move(compressed), std::span<const PrefillNeeds>(&needs, 1), spec.query_aware,
-                               changes_prefill ? method.get() : nullptr));
+                               changes_prefill ? method.get() : nullptr, method.get()));
     if (changes_prefill) {
       const PrefillRecorder::PatternStats& ps = own->recorder->pattern_stats();
       r.prefill_pairs_attended = ps.attended;
@@ -83,7 +86,11 @@ CompressedPrefill prefill_with_method(Transformer& model, const MethodSpec& spec
   r.kv_resident_bytes = cache.resident_bytes();
   r.kv_nominal_bytes = cache.nominal_bytes();
   cache.reserve_additional(int64_t(spec.query_aware ? 0 : question.size()) + max_new_tokens);
-  if (!spec.query_aware && !question.empty()) p.logits = model.forward(question, cache, LogitRows::Last);
+  if (!spec.query_aware && !question.empty()) {
+    CalibrationObserver calibration(*p.method);  // act: the question's attention is recalibrated too
+    p.logits = model.forward(question, cache, LogitRows::Last,
+                             calibrates_attention(*p.method, cfg.n_layers) ? &calibration : nullptr);
+  }
   r.prefill_seconds = base.seconds + after_prefill.seconds();
   r.kv_peak_bytes = std::max(r.kv_peak_bytes, cache.resident_bytes());
   if (shared) r.shared_prefill_bytes = shared->bytes();

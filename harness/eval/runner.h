@@ -54,9 +54,10 @@ struct RecordedPrefill {
   size_t bytes() const;                       // cache + recordings
 };
 // pattern_source (optional): the method whose sparse prefill patterns the prefill follows
-// (Method::prefill_pattern); null: dense.
+// (Method::prefill_pattern); null: dense. `calibrating`: the prefill runs with that method's attention
+// calibration (act); null: none.
 RecordedPrefill record_prefill(Transformer& model, std::vector<int32_t> compressed, std::span<const PrefillNeeds> needs,
-                               bool want_logits, Method* pattern_source = nullptr);
+                               bool want_logits, Method* pattern_source = nullptr, const Method* calibrating = nullptr);
 // The tokens run_case compresses for `c` (its context, plus the question or, for a symbolic case,
 // the question up to its first scored row, when query-aware).
 std::vector<int32_t> compressed_part(const Case& c, const TaskEnv& env, const ModelConfig& config, bool query_aware);

@@ -103,6 +103,11 @@ void fill_result(SampleRecord& r, const CaseResult& cr) {
     meta["score_detail"] = cr.score_detail;
     r.case_meta = meta.dump();
   }
+  if (cr.decode_reads.index_reads_sum > 0) {  // a selector's index work (no column of its own)
+    json meta = json::parse(r.case_meta);
+    meta["decode_index_reads_mean"] = cr.decode_reads.mean_index_reads();
+    r.case_meta = meta.dump();
+  }
 }
 
 }  // namespace kvb

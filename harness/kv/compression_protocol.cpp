@@ -201,6 +201,7 @@ const ReadSelection* DecodeHooks::read_sets(int layer, const float* q, int64_t n
     method_seconds_ += sw.seconds();
     check_selection(read_, cache, layer, c_.n_heads);
     sel = &read_;
+    if (reads_) reads_->index_reads_sum += double(read_.index_reads);
   }
   if (reads_) {
     const LayerRead r = layer_read(sel, cache, layer, c_.n_heads);
@@ -229,6 +230,12 @@ void DecodeHooks::on_layer(const LayerObservation& obs) {
   apply_keep(cache_, obs.layer, m_.on_decode_step(v, step_));
   if (obs.layer + 1 == c_.n_layers) ++step_;
   method_seconds_ += sw.seconds();
+}
+
+bool calibrates_attention(const Method& m, int n_layers) {
+  for (int l = 0; l < n_layers; ++l)
+    if (const AttentionCalibration* c = m.attention_calibration(l); c && c->any()) return true;
+  return false;
 }
 
 }  // namespace kvb

@@ -41,6 +41,12 @@ class PrefillRecorder final : public ForwardObserver {
   size_t recorded_bytes() const;
   // (scorer, layer) score sets computed from this prefill so far (views carry the memo).
   size_t memoized_scores() const { return score_memo_.scores.size(); }
+  // The prefill runs with this method's attention calibration (act; a method that sets it changes
+  // the prefill, so its prefill is its own). Null: none.
+  void calibrate_with(const Method* m) { calibrating_ = m; }
+  const AttentionCalibration* attention_calibration(int layer) override {
+    return calibrating_ ? calibrating_->attention_calibration(layer) : nullptr;
+  }
 
   // Sparse prefill (seam (f)): asks `m` for each chunk's pattern (Method::prefill_pattern) and counts
   // the (layer, query head, query, key) pairs attended against the causal ones. Null: dense.
@@ -82,6 +88,7 @@ class PrefillRecorder final : public ForwardObserver {
   Method* pattern_source_ = nullptr;
   PrefillPattern pattern_;                             // the current chunk's, per layer call
   PatternStats pattern_stats_;
+  const Method* calibrating_ = nullptr;
 };
 
 // Keeps entries keep[h] of each KV head of `layer` (empty: nothing to do); kvb::Error when the
@@ -105,6 +112,7 @@ class DecodeHooks final : public ForwardObserver {
   bool wants_attention_mass(int) const override { return m_.decode_hooks() && m_.decode_wants_mass(); }
   const ReadSelection* read_sets(int layer, const float* q, int64_t n, const KVCache& cache) override;
   void on_layer(const LayerObservation& obs) override;
+  const AttentionCalibration* attention_calibration(int layer) override { return m_.attention_calibration(layer); }
 
  private:
   Method& m_;
@@ -117,5 +125,18 @@ class DecodeHooks final : public ForwardObserver {
   int64_t step_ = 0;
   LayerRead step_read_;  // summed over the layers of the current decode step
 };
+
+// A forward pass outside the protocol's steps (the question prefilled on the compressed cache) that
+// still runs with the method's attention calibration (act).
+class CalibrationObserver final : public ForwardObserver {
+ public:
+  explicit CalibrationObserver(const Method& m) : m_(m) {}
+  const AttentionCalibration* attention_calibration(int layer) override { return m_.attention_calibration(layer); }
+
+ private:
+  const Method& m_;
+};
+// Whether `m` recalibrates the attention of any of the model's layers.
+bool calibrates_attention(const Method& m, int n_layers);
 
 }  // namespace kvb

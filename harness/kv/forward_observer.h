@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kv/attention_calibration.h"
 #include "kv/kv_cache.h"
 #include "kv/prefill_pattern.h"
 #include "kv/read_selection.h"
@@ -46,6 +47,9 @@ class ForwardObserver {
   virtual const PrefillPattern* prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) {
     return nullptr;
   }
+  // Before a layer's attention: the query heads whose attention rows are recalibrated after softmax
+  // (kv/attention_calibration.h, the act method); null: none. Prefill chunks and decode steps alike.
+  virtual const AttentionCalibration* attention_calibration(int layer) { return nullptr; }
 };
 
 }  // namespace kvb

@@ -186,6 +186,11 @@ class CompositeMethod final : public Method {
   void encode(KVCache& cache) override {
     for (const auto& p : parts_) p->encode(cache);
   }
+  const AttentionCalibration* attention_calibration(int layer) const override {
+    for (const auto& p : parts_)
+      if (const AttentionCalibration* c = p->attention_calibration(layer)) return c;
+    return nullptr;
+  }
 
  private:
   Method* hooks() const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/params.h"
+#include "kv/attention_calibration.h"
 #include "kv/kv_cache.h"
 #include "kv/prefill_pattern.h"
 #include "kv/read_selection.h"
@@ -122,6 +123,9 @@ class Method {
   // q is the chunk's [n, Hq*D] post-RoPE queries, `cache` holds the chunk's K/V already. Empty:
   // dense. Methods that return patterns declare MethodRoles::changes_prefill.
   virtual PrefillPattern prefill_pattern(int layer, const float* q, int64_t n, const KVCache& cache) { return {}; }
+  // Attention modifier (act): the query heads of `layer` whose attention rows are recalibrated after
+  // softmax in every forward pass of the case (prefill, question, decode); null: none.
+  virtual const AttentionCalibration* attention_calibration(int layer) const { return nullptr; }
 
   // Codec: called once after compression; may re-encode the cache (kivi).
   virtual bool has_codec() const { return false; }

@@ -32,6 +32,9 @@ struct ReadSelection {
   // LongHeads' re-rotation). One-part reads only; the CPU backend rotates copies of the keys, the
   // cache is untouched.
   bool compact_positions = false;
+  // Inner products the selector's index computed to choose this selection, summed over heads
+  // (retrieval_attention: the flat scan's candidates, or the graph search's visited keys); 0: not counted.
+  int64_t index_reads = 0;
 
   bool reads_everything() const { return sets.empty(); }
 };
@@ -82,7 +85,9 @@ struct DecodeReadStats {
   double entries_sum = 0, bytes_sum = 0;
   int64_t entries_max = 0;
   double bytes_max = 0;
+  double index_reads_sum = 0;  // ReadSelection::index_reads summed over the layers of every step
   double mean_entries() const { return steps ? entries_sum / double(steps) : 0.0; }
+  double mean_index_reads() const { return steps ? index_reads_sum / double(steps) : 0.0; }
   double mean_bytes() const { return steps ? bytes_sum / double(steps) : 0.0; }
   void add_step(int64_t entries, double bytes);
 };

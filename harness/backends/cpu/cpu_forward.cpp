@@ -9,6 +9,7 @@
 
 #include "backends/cpu/int8_gemm.h"
 #include "backends/cpu/attention.h"
+#include "backends/cpu/attention_calibration.h"
 #include "backends/cpu/ops.h"
 #include "core/log.h"
 
@@ -163,6 +164,13 @@ void CpuForward::forward_rows(std::span<const int32_t> tokens, std::span<const S
       else
         attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD, want_mass ? &mass : nullptr,
                   nullptr, mode);
+      if (const AttentionCalibration* calib = observer ? observer->attention_calibration(l) : nullptr;
+          calib && calib->any()) {  // act: the calibrated heads recomputed, the others as they are
+        KVB_CHECK(!read || read->reads_everything(), "layer {}: attention calibration (act) over a selector's read "
+                  "subset is not implemented; run act without a selector", l);
+        calibrated_attention(q.data() + at * QD, m, cache, l, int(Hq), scale, att.data() + at * QD,
+                             want_mass ? &mass : nullptr, *calib);
+      }
       if (observer) {
         LayerObservation obs{l, m, pos.data() + at, q.data() + at * QD, &cache, want_mass ? &mass : nullptr};
         observer->on_layer(obs);

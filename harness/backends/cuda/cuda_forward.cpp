@@ -271,6 +271,9 @@ class CudaForward final : public ForwardBackend {
       const KVLayerView kv = mirror.device().view(l);
       const bool want_mass = observer && observer->wants_attention_mass(l);
       const ReadSelection* selection = observer ? observer->read_sets(l, hq.data(), n, cache) : nullptr;
+      const AttentionCalibration* calib = observer ? observer->attention_calibration(l) : nullptr;
+      KVB_CHECK(!calib || !calib->any(), "cuda backend: layer {}: attention calibration (act) runs on the cpu backend "
+                "only (docs/cuda.md)", l);
       KVB_CHECK(!selection || selection->reads_everything() ||
                     (!selection->per_query_head && selection->second.empty() && !selection->compact_positions),
                 "cuda backend: layer {}: per-query-head read sets, two-part (log-sum-exp merged) reads and compact "
