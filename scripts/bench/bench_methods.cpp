@@ -9,6 +9,7 @@
 
 #include <cstddef>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -40,6 +41,7 @@ struct Inputs {
   std::vector<int32_t> positions;             // [W]
   std::vector<std::vector<float>> mass;       // [Hq][T]
   QueryStats stats;
+  std::vector<float> surprisal;               // [T] -log p of each token (sirllm)
 };
 
 Inputs make_inputs(int64_t T, int W) {
@@ -65,6 +67,8 @@ Inputs make_inputs(int64_t T, int W) {
   in.stats.outer.resize(9 * 64 * 64);
   for (auto& x : in.stats.sum) x = rng.unit();
   for (auto& x : in.stats.outer) x = rng.unit();
+  in.surprisal.resize(size_t(T));
+  for (auto& x : in.surprisal) x = float(rng.unit() * 10);
   return in;
 }
 
@@ -90,9 +94,14 @@ std::string loki_basis(int layers) {
   return written[layers] = path;
 }
 
+// `id` is a method id, or "retrieval_attention:graph" (its graph index).
 MethodSpec spec_for(const std::string& id, int layers = 1) {
   MethodSpec s;
   s.id = id;
+  if (id == "retrieval_attention:graph") {
+    s.id = "retrieval_attention";
+    s.params.set("index", "graph");
+  }
   s.compression_ratio = 0.5;
   if (id == "duo_attention") s.params.set("head_scores", "0.9,0.1,0.5");
   if (id == "kivi") s.compression_ratio = 0.0;
@@ -126,11 +135,21 @@ void BM_decode_step(benchmark::State& state, std::string id) {
   std::unique_ptr<Method> m = make_method(spec, c);
   MethodContext budget;
   budget.compression_ratio = spec.compression_ratio;
+  // The prefill queries a method asks for (longheads: every token's; retrieval_attention's graph: the
+  // last build_queries), random like the keys: [L][W, Hq*D].
+  const int64_t W = std::min<int64_t>(T, m->prefill_needs().window);
+  std::vector<std::vector<float>> window_q(size_t(L), std::vector<float>(size_t(W * 9 * 64)));
+  for (auto& wq : window_q)
+    for (auto& x : wq) x = float(rng.unit() * 2 - 1);
+  const std::vector<int32_t> window_pos(pos.end() - W, pos.end());
   for (int l = 0; l < L; ++l) {
     LayerView view;
     view.layer = l;
     view.config = &c;
     view.cache = &cache;
+    view.window_queries = W > 0 ? window_q[size_t(l)].data() : nullptr;
+    view.window_positions = W > 0 ? window_pos.data() : nullptr;
+    view.window = int(W);
     view.n_context = T;
     view.n_kept = budget.kept_for(T);
     m->compress_prefill(view);
@@ -150,7 +169,9 @@ void BM_decode_step(benchmark::State& state, std::string id) {
 void BM_compress_layer(benchmark::State& state, std::string id) {
   const int64_t T = state.range(0);
   const ModelConfig c = shape();
-  Inputs in = make_inputs(T, 64);
+  // A 64-query window, or the whole context for a method that asks for more (longheads).
+  const int W = int(std::clamp<int64_t>(make_method(spec_for(id), c)->prefill_needs().window, 64, T));
+  Inputs in = make_inputs(T, W);
   for (auto _ : state) {
     state.PauseTiming();
     KVCache cache = in.cache;  // fresh uncompressed copy, not timed
@@ -161,9 +182,10 @@ void BM_compress_layer(benchmark::State& state, std::string id) {
     v.cache = &cache;
     v.window_queries = in.queries.data();
     v.window_positions = in.positions.data();
-    v.window = 64;
+    v.window = W;
     v.attn_mass = &in.mass;
     v.query_stats = &in.stats;
+    v.token_surprisal = &in.surprisal;
     v.n_context = T;
     MethodContext budget;
     budget.compression_ratio = spec_for(id).compression_ratio;
@@ -191,9 +213,12 @@ int register_all() {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
-  for (const MethodInfo* m : list_methods()) {
-    if (!m->roles.selects && m->id != "full") continue;
-    benchmark::RegisterBenchmark(("decode_step/" + m->id).c_str(), BM_decode_step, m->id)
+  std::vector<std::string> selectors;
+  for (const MethodInfo* m : list_methods())
+    if (m->roles.selects || m->id == "full") selectors.push_back(m->id);
+  selectors.push_back("retrieval_attention:graph");
+  for (const std::string& id : selectors) {
+    benchmark::RegisterBenchmark(("decode_step/" + id).c_str(), BM_decode_step, id)
         ->Arg(2048)
         ->Arg(8192)
         ->Arg(32768)
