@@ -17,20 +17,13 @@
 #include "methods/longheads.h"
 #include "model/checkpoint.h"
 #include "model/rope.h"
+#include "test_util.h"
 #include "tiny_models.h"
 
 namespace kvb {
 namespace {
 
-std::vector<float> gaussian(uint64_t seed, size_t n, float scale = 1.0f) {
-  Rng rng(seed);
-  std::vector<float> x(n);
-  for (auto& v : x) {  // Box-Muller
-    const double u1 = 1.0 - rng.unit(), u2 = rng.unit();
-    v = float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2)) * scale;
-  }
-  return x;
-}
+using test::gaussian;
 
 // One layer whose pre-RoPE keys / queries are known: the cache holds them rotated to positions
 // 0..T-1 (as the forward pass stores them), `queries` the rotated queries of every token.

@@ -36,15 +36,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace minference;
 
-std::vector<float> gaussian(uint64_t seed, size_t n, float scale = 1.0f) {
-  Rng rng(seed);
-  std::vector<float> x(n);
-  for (auto& v : x) {
-    const double u1 = 1.0 - rng.unit(), u2 = rng.unit();
-    v = float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2)) * scale;
-  }
-  return x;
-}
+using test::gaussian;
 
 // One layer, Hkv heads of T random entries (positions 0..T-1); the last n are the chunk's.
 KVCache random_cache(int Hkv, int D, int64_t T, uint64_t seed) {

@@ -37,15 +37,7 @@
 namespace kvb {
 namespace {
 
-std::vector<float> gaussian(uint64_t seed, size_t n, float scale = 1.0f) {
-  Rng rng(seed);
-  std::vector<float> x(n);
-  for (auto& v : x) {  // Box-Muller
-    const double u1 = 1.0 - rng.unit(), u2 = rng.unit();
-    v = float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2)) * scale;
-  }
-  return x;
-}
+using test::gaussian;
 
 // A cache of L layers x Hkv heads with T random entries each (positions 0..T-1).
 KVCache random_cache(int L, int Hkv, int D, int64_t T, uint64_t seed) {

@@ -2,13 +2,27 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "core/random.h"
+
 namespace kvb::test {
+
+// n normal samples of standard deviation `scale` (Box-Muller over the project's Rng).
+inline std::vector<float> gaussian(uint64_t seed, size_t n, float scale = 1.0f) {
+  Rng rng(seed);
+  std::vector<float> x(n);
+  for (auto& v : x) {
+    const double u1 = 1.0 - rng.unit(), u2 = rng.unit();
+    v = float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2)) * scale;
+  }
+  return x;
+}
 
 // Build facts, defined in test_paths.cpp (the only object compiled with the checkout's paths).
 const char* tests_dir_path();     // tests/ of the checkout

@@ -49,6 +49,20 @@ void dataset_rows(const uint8_t* data, size_t size) {
 }
 
 // Input: the .tsv text; with a NUL byte, the part before it is config.json (the directory form).
+// The model shape the pattern files below must match: 2 layers of 4 query heads and 2 KV heads.
+ModelConfig pattern_file_shape() {
+  ModelConfig config;
+  config.n_layers = 2;
+  config.n_embd = 64;
+  config.n_ff = 128;
+  config.n_heads = 4;
+  config.n_kv_heads = 2;
+  config.head_dim = 16;
+  config.vocab_size = 256;
+  config.max_position = 1024;
+  return config;
+}
+
 void duo_pattern(const uint8_t* data, size_t size) {
   const std::string all(reinterpret_cast<const char*>(data), size);
   const size_t nul = all.find('\0');
@@ -60,15 +74,7 @@ void duo_pattern(const uint8_t* data, size_t size) {
     write_scratch("duo_dir/full_attention_heads.tsv", data + nul + 1, size - nul - 1);
     pattern = scratch_dir() / "duo_dir";
   }
-  ModelConfig config;  // the shape the pattern must match: 2 layers of 2 KV heads
-  config.n_layers = 2;
-  config.n_embd = 64;
-  config.n_ff = 128;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 16;
-  config.vocab_size = 256;
-  config.max_position = 1024;
+  const ModelConfig config = pattern_file_shape();
   MethodSpec spec;
   spec.id = "duo_attention";
   spec.params = Params{{"pattern", pattern.string()}};
@@ -81,15 +87,7 @@ void duo_pattern(const uint8_t* data, size_t size) {
 
 void minference_pattern(const uint8_t* data, size_t size) {
   const auto pattern = write_scratch("minference/best_pattern.json", data, size);
-  ModelConfig config;  // the shape the pattern must match: 2 layers of 4 query heads
-  config.n_layers = 2;
-  config.n_embd = 64;
-  config.n_ff = 128;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 16;
-  config.vocab_size = 256;
-  config.max_position = 1024;
+  const ModelConfig config = pattern_file_shape();
   MethodSpec spec;
   spec.id = "minference";
   spec.params = Params{{"pattern", pattern.string()}};
