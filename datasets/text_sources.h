@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -17,7 +18,9 @@ namespace kvb::datasets {
 const std::vector<std::string>& noise_sentences();
 
 // Units (sentences with their trailing separator) produced on demand, in order, and cached:
-// unit(i) calls the generator for every unit up to i the first time.
+// unit(i) calls the generator for every unit up to i the first time. A returned reference stays valid
+// while the stream lives (later units are appended to a deque, which never moves the earlier ones;
+// a vector did, and `unit(0) == unit(5)` read freed memory: found by the AddressSanitizer suite).
 class UnitStream {
  public:
   using Generator = std::function<std::string(size_t index)>;
@@ -26,7 +29,7 @@ class UnitStream {
 
  private:
   Generator gen_;
-  std::vector<std::string> units_;
+  std::deque<std::string> units_;
 };
 
 // Noise haystack: noise_sentences() repeated; each unit ends with " ".
