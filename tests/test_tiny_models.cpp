@@ -76,7 +76,8 @@ TEST(TinyModels, MaterializedCheckpointsMatchManifest) {
     EXPECT_TRUE(fs::exists(dir / "config.json")) << m;
     EXPECT_TRUE(fs::exists(dir / "golden.json")) << m;
     SafetensorsModel st(dir);
-    for (const json& t : manifest(m).at("tensors")) {
+    const json man = manifest(m);  // named: a range-for over manifest(m).at(...) reads a destroyed temporary
+    for (const json& t : man.at("tensors")) {
       const RawTensor* r = st.find(t.at("name").get<std::string>());
       ASSERT_NE(r, nullptr) << m << " " << t.at("name");
       EXPECT_EQ(r->shape, t.at("shape").get<std::vector<int64_t>>()) << m << " " << t.at("name");
