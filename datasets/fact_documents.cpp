@@ -109,7 +109,12 @@ Organization make_organization(Rng& rng) {
   const std::string members = std::to_string(rng.range(140, 4900));
   const int y1 = y0 + int(rng.range(12, 30));
   const std::string town2 = fresh([&] { return place_name(rng); });
-  const std::string project = fresh([&] { return title_word(rng) + " " + rng.pick(kProjects); });
+  const std::string project = fresh([&] {
+    // Named draws: the operands of `a + b` are evaluated in an unspecified order; gcc drew the project
+    // kind first, and that order keeps the cases (and committed hashes) gcc builds have always made.
+    const std::string kind = rng.pick(kProjects);
+    return title_word(rng) + " " + kind;
+  });
   const std::string budget = std::to_string(rng.range(12, 980) * 100);
   const std::string rival = fresh([&] { return title_word(rng) + " Company"; });
   const int y2 = y1 + int(rng.range(3, 15));

@@ -334,7 +334,9 @@ std::string key_phrase(Rng& rng) {
 }
 
 std::string entity_name(Rng& rng) {
-  return capitalize(syllables(rng, int(rng.range(2, 3)))) + " " + capitalize(syllables(rng, 2));
+  const std::string second = capitalize(syllables(rng, 2));  // drawn first, as gcc did (operands of + are unordered)
+  const std::string first = capitalize(syllables(rng, int(rng.range(2, 3))));
+  return first + " " + second;
 }
 
 std::string uuid4(Rng& rng) {
