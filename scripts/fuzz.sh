@@ -3,7 +3,7 @@
 # runs each for SECONDS over a copy of its seed corpus (tests/fuzz/corpus/<target>), one at a time.
 # Any crash, hang (-timeout), out-of-memory, leak or sanitizer report fails the run; the input is kept
 # in $BUILD_DIR/fuzz-artifacts/<target>/ (replay: $BUILD_DIR/tests/fuzz/fuzz_<target> FILE; add it to
-# tests/fuzz/regressions/<target>/ with the fix). Prints a table: target, executions, corpus, result.
+# tests/fuzz/regressions/<target>/ with the fix, or to make_seeds.py's regression() for .gguf/.safetensors). Prints a table: target, executions, corpus, result.
 # Usage: scripts/fuzz.sh [SECONDS=20] [TARGET...]   (BUILD_DIR=build-fuzz; RUNS=N also caps executions;
 #        KVB_FUZZ_NO_BUILD=1 uses the binaries already built). docs/reliability.md has the long runs.
 set -euo pipefail

@@ -1,5 +1,6 @@
 // Replays every fuzz seed (tests/fuzz/corpus/<target>/) and every input a fuzzer once crashed on
-// (tests/fuzz/regressions/<target>/) through the same target functions the libFuzzer binaries run
+// (tests/fuzz/regressions/<target>/, and for binary model formats <build fuzz seeds>/regressions/<target>/,
+// written by scripts/fuzz/make_seeds.py --binary-only rather than committed) through the same target functions the libFuzzer binaries run
 // (tests/fuzz/fuzz_targets.h), in the normal build: each must end in success or a kvb::Error. So a
 // fixed crash stays fixed in CI even where clang/libFuzzer are absent. docs/reliability.md.
 #include <gtest/gtest.h>
@@ -50,7 +51,8 @@ TEST_P(FuzzReplay, SeedsAndPastCrashesEndInSuccessOrOneError) {
   // Committed seeds, and the binary model-format seeds the build writes (not committed).
   const int seeds = replay(test::tests_dir() / "fuzz" / "corpus", t) + replay(test::fuzz_seeds_path(), t);
   EXPECT_GT(seeds, 0) << "no seed corpus in tests/fuzz/corpus/" << t.name << " nor " << test::fuzz_seeds_path();
-  const int crashes = replay(test::tests_dir() / "fuzz" / "regressions", t);
+  const int crashes = replay(test::tests_dir() / "fuzz" / "regressions", t) +
+                      replay(fs::path(test::fuzz_seeds_path()) / "regressions", t);
   RecordProperty("seeds", seeds);
   RecordProperty("regressions", crashes);
 }
@@ -60,10 +62,28 @@ INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay, ::testing::ValuesIn(fuzz::targets(
 
 // Every regressions/ folder belongs to a target (a renamed target must not orphan its crashes).
 TEST(FuzzReplayLayout, EveryRegressionFolderNamesATarget) {
-  const fs::path dir = test::tests_dir() / "fuzz" / "regressions";
-  if (!fs::is_directory(dir)) GTEST_SKIP() << "no regressions yet";
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_directory()) EXPECT_NE(fuzz::find_target(e.path().filename().string()), nullptr) << e.path();
+  int folders = 0;
+  for (const fs::path& dir : {test::tests_dir() / "fuzz" / "regressions", fs::path(test::fuzz_seeds_path()) / "regressions"}) {
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_directory()) {
+        ++folders;
+        EXPECT_NE(fuzz::find_target(e.path().filename().string()), nullptr) << e.path();
+      }
+  }
+  if (folders == 0) GTEST_SKIP() << "no regressions yet";
+}
+
+// The binary past crashes are written at build time, never committed (the project commits no
+// weight-like files): they must be there, and nothing binary may sit in the committed folder.
+TEST(FuzzReplayLayout, BinaryPastCrashesAreWrittenAtBuildTime) {
+  const fs::path built = fs::path(test::fuzz_seeds_path()) / "regressions" / "safetensors";
+  ASSERT_TRUE(fs::is_directory(built)) << built << " missing: scripts/fuzz/make_seeds.py --binary-only did not run";
+  EXPECT_TRUE(fs::exists(built / "shape_product_overflows_int64.safetensors"));
+  EXPECT_TRUE(fs::exists(built / "overflowing_shape_with_a_zero.safetensors"));
+  for (const auto& e : fs::recursive_directory_iterator(test::tests_dir() / "fuzz"))
+    for (const char* ext : {".gguf", ".safetensors"})
+      EXPECT_NE(e.path().extension(), ext) << e.path() << " is a binary model file: write it in make_seeds.py";
 }
 
 }  // namespace

@@ -107,6 +107,26 @@ put("safetensors", "three_dtypes.safetensors", safetensors([
     ("model.norm.weight", "F16", [4], struct.pack("<4e", 1, 0.5, -2, 0)),
     ("lm_head.weight", "BF16", [2, 2], b"\x80\x3f\x00\x40\x80\xbf\x00\x00")], {"format": "pt"}))
 put("safetensors", "empty.safetensors", safetensors([]))
+
+
+# ---- binary past crashes: inputs a fuzzer once crashed on, in a binary model format, so written here
+# (regressions/<target>/ under the --binary-only folder) instead of committed to tests/fuzz/regressions/.
+# The header text is the crashing input's, byte for byte; the 8-byte length prefix is its length.
+def regression(target, name, data):
+    put(os.path.join("regressions", target), name, data)
+
+
+def raw_safetensors_header(text):
+    return struct.pack("<Q", len(text)) + text.encode()
+
+
+# Three dims of 2^39: their product (2^117) wraps int64 (the loader multiplied without an overflow check).
+regression("safetensors", "shape_product_overflows_int64.safetensors", raw_safetensors_header(
+    '{"t": {"dtype": "F32", "shape": [549755813888, 549755813888, 549755813888], "data_offsets": [0, 0]}}'))
+# The same with a zero dim last: the true product is 0, but the partial product overflows first.
+regression("safetensors", "overflowing_shape_with_a_zero.safetensors", raw_safetensors_header(
+    '{"t": {"dtype": "F32", "shape": [549755813888, 549755813888, 549755813888, 549755813888, 0], '
+    '"data_offsets": [0, 0]}}'))
 put("safetensors", "scalar_and_i64.safetensors", safetensors([
     ("s", "F32", [], f32(1.0)), ("ids", "I64", [2], struct.pack("<2q", 1, -1))]))
 
