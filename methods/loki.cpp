@@ -31,22 +31,31 @@ class Loki final : public selection::BudgetedSelector {
     sel.per_query_head = true;
     sel.sets.resize(size_t(hq_));
     bool all = true;
-    std::vector<float> qr(static_cast<size_t>(r)), s;
+    std::vector<selection::HeadParts> parts;
+    std::vector<const std::vector<float>*> kr;  // [Hkv] -> [|compressed|, r]
     for (int g = 0; g < Hkv; ++g) {
-      const selection::HeadParts parts = selection::split_by_context(cache.head(layer, g), budget_.n_context);
-      all &= int64_t(parts.compressed.size()) <= budget_.n_kept;
-      const std::vector<float>& kr = projected_keys(layer, g, cache, parts.compressed);  // [|compressed|, r]
-      const float* P = basis_.component_rows(layer, g);                                 // [D, D] rows
-      s.resize(parts.compressed.size());
-      for (int64_t qh = g * group; qh < (g + 1) * group; ++qh) {
-        for (int64_t c = 0; c < r; ++c) qr[size_t(c)] = cpu::dot(q + qh * D, P + c * D, D);
-        for (size_t i = 0; i < parts.compressed.size(); ++i) s[i] = cpu::dot(qr.data(), kr.data() + i * size_t(r), r);
-        std::vector<int32_t> top;
-        for (int32_t i : top_k_stable(s, budget_.n_kept)) top.push_back(parts.compressed[size_t(i)]);
-        sel.sets[size_t(qh)] = selection::sorted_union(top, parts.newer);
-      }
+      parts.push_back(selection::split_by_context(cache.head(layer, g), budget_.n_context));
+      all &= int64_t(parts.back().compressed.size()) <= budget_.n_kept;
+      kr.push_back(&projected_keys(layer, g, cache, parts.back().compressed));
     }
     if (all) return {};
+    // Query heads in parallel (each writes only its own set: the same bits at any thread count).
+#pragma omp parallel
+    {
+      std::vector<float> qr(static_cast<size_t>(r)), s;
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < hq_; ++qh) {
+        const int g = int(qh / group);
+        const float* P = basis_.component_rows(layer, g);  // [D, D] rows
+        const std::vector<int32_t>& compressed = parts[size_t(g)].compressed;
+        s.resize(compressed.size());
+        for (int64_t c = 0; c < r; ++c) qr[size_t(c)] = cpu::dot(q + qh * D, P + c * D, D);
+        cpu::dot_rows(qr.data(), kr[size_t(g)]->data(), nullptr, int64_t(compressed.size()), r, 1.0f, nullptr, s.data());
+        std::vector<int32_t> top;
+        for (int32_t i : top_k_stable(s, budget_.n_kept)) top.push_back(compressed[size_t(i)]);
+        sel.sets[size_t(qh)] = selection::sorted_union(top, parts[size_t(g)].newer);
+      }
+    }
     return sel;
   }
 
@@ -57,7 +66,11 @@ class Loki final : public selection::BudgetedSelector {
     const std::vector<int32_t>& pos = cache.head(layer, g).positions();
     std::vector<int32_t> now(idx.size());
     for (size_t i = 0; i < idx.size(); ++i) now[i] = pos[size_t(idx[i])];
-    if (now == side.positions) return side.keys;
+    // Kept while the head only grew (its edit stamp, kv_cache.h) and the entries are the same tokens; a
+    // change of the rows themselves (KIVI encoding them, a restored snapshot) recomputes.
+    const uint64_t stamp = cache.head(layer, g).edit_stamp();
+    if (now == side.positions && stamp == side.stamp) return side.keys;
+    side.stamp = stamp;
     const int64_t D = cache.head_dim(), r = rank_;
     const HeadRows rows = cache.rows(layer, g);
     const float* P = basis_.component_rows(layer, g);
@@ -71,6 +84,7 @@ class Loki final : public selection::BudgetedSelector {
   struct Side {
     std::vector<int32_t> positions;  // of the projected entries
     std::vector<float> keys;         // [n, r]
+    uint64_t stamp = 0;              // the head's edit stamp when they were projected
   };
   PcaBasis basis_;
   int64_t rank_;

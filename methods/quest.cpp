@@ -15,12 +15,11 @@
 namespace kvb {
 namespace quest {
 
-PageBounds page_bounds(const float* keys, int64_t T, int64_t D, int64_t page) {
-  PageBounds b;
+void extend_page_bounds(PageBounds& b, const float* keys, int64_t n_before, int64_t T, int64_t D, int64_t page) {
   b.n_pages = (T + page - 1) / page;
-  b.min.assign(size_t(b.n_pages * D), std::numeric_limits<float>::infinity());
-  b.max.assign(size_t(b.n_pages * D), -std::numeric_limits<float>::infinity());
-  for (int64_t j = 0; j < T; ++j) {
+  b.min.resize(size_t(b.n_pages * D), std::numeric_limits<float>::infinity());
+  b.max.resize(size_t(b.n_pages * D), -std::numeric_limits<float>::infinity());
+  for (int64_t j = n_before; j < T; ++j) {
     float* mn = b.min.data() + (j / page) * D;
     float* mx = b.max.data() + (j / page) * D;
     for (int64_t d = 0; d < D; ++d) {
@@ -28,6 +27,11 @@ PageBounds page_bounds(const float* keys, int64_t T, int64_t D, int64_t page) {
       mx[d] = std::max(mx[d], keys[j * D + d]);
     }
   }
+}
+
+PageBounds page_bounds(const float* keys, int64_t T, int64_t D, int64_t page) {
+  PageBounds b;
+  extend_page_bounds(b, keys, 0, T, D, page);
   return b;
 }
 
@@ -74,7 +78,7 @@ class Quest final : public Method {
       for (int32_t p : cache.head(layer, int(g)).positions()) newer += p >= n_context_;
       const int64_t want = budget_ >= T - newer ? T : budget_ + newer;
       const int64_t n_pages = (want + page_ - 1) / page_;
-      const quest::PageBounds b = quest::page_bounds(h.keys(), T, D, page_);
+      const quest::PageBounds& b = bounds_of(layer, int(g), cache, h);
       std::vector<char> chosen(size_t(b.n_pages), 0);
       chosen[size_t(b.n_pages - 1)] = 1;  // the newest token's page
       if (n_pages < b.n_pages)
@@ -93,6 +97,25 @@ class Quest final : public Method {
   void set_query_heads(int hq) { hq_ = hq; }
 
  private:
+  // Page bounds of (layer, KV head g), kept between steps: a decode step only appends, so only the
+  // newest page changes; any other change to the head (a new stamp) recomputes them all.
+  struct KeptBounds {
+    uint64_t stamp = 0;
+    int64_t n = 0;  // entries summarised
+    quest::PageBounds b;
+  };
+  const quest::PageBounds& bounds_of(int layer, int g, const KVCache& cache, const HeadRows& rows) {
+    const size_t slot = size_t(layer) * size_t(cache.n_kv_heads()) + size_t(g);
+    if (kept_.size() <= slot) kept_.resize(slot + 1);
+    KeptBounds& k = kept_[slot];
+    const uint64_t stamp = cache.head(layer, g).edit_stamp();
+    if (k.stamp != stamp || k.n > rows.size()) k = KeptBounds{stamp, 0, {}};
+    quest::extend_page_bounds(k.b, rows.keys(), k.n, rows.size(), cache.head_dim(), page_);
+    k.n = rows.size();
+    return k.b;
+  }
+  std::vector<KeptBounds> kept_;  // [L * Hkv]
+
   int64_t page_;
   int dense_layers_;
   int64_t budget_ = std::numeric_limits<int64_t>::max();

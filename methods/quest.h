@@ -13,6 +13,9 @@ struct PageBounds {
 
 // Bounds of the pages of keys [T, D] (the last page may be partial).
 PageBounds page_bounds(const float* keys, int64_t T, int64_t D, int64_t page);
+// `b` holds the bounds of keys [0, n_before); adds keys [n_before, T) (the same rows plus appended
+// ones). Bit for bit what page_bounds(keys, T, ...) gives: min and max do not depend on the order.
+void extend_page_bounds(PageBounds& b, const float* keys, int64_t n_before, int64_t T, int64_t D, int64_t page);
 // Upper bound of q·k over page p: sum_d max(q_d * min_d, q_d * max_d) (>= every true dot product).
 float upper_bound(const PageBounds& b, int64_t p, const float* q, int64_t D);
 // The `n_pages` pages with the largest upper bounds for query q [D] (ties: torch's top-k rule),

@@ -83,6 +83,12 @@ class RetrievalAttention final : public selection::BudgetedSelector {
     sel.sets.resize(size_t(hq_));
     sel.second.resize(size_t(hq_));
     bool retrieves_all = true;
+    struct GroupPart {  // per KV head: the static entries, the candidates, the rows, the graph if any
+      std::vector<int32_t> fixed, cand;
+      HeadRows rows;
+      const Graph* graph;
+    };
+    std::vector<GroupPart> gp;
     for (int g = 0; g < Hkv; ++g) {
       const HeadCache& h = cache.head(layer, g);
       const selection::HeadParts parts = selection::split_by_context(h, budget_.n_context);
@@ -98,22 +104,28 @@ class RetrievalAttention final : public selection::BudgetedSelector {
       for (int64_t j = 0; j < T; ++j) (is_static[size_t(j)] ? fixed : cand).push_back(int32_t(j));
       const bool fits = int64_t(cand.size()) <= top_k;
       retrieves_all &= fits;
-      const HeadRows rows = cache.rows(layer, g);
+      HeadRows rows = cache.rows(layer, g);
       const Graph* graph = index_.graph && !fits ? &graph_for(layer, g, h, rows, cand, D) : nullptr;
-      for (int64_t qh = g * group; qh < (g + 1) * group; ++qh) {
-        sel.sets[size_t(qh)] = fixed;
-        if (graph) {
-          std::vector<int32_t> found =
-              graph->index.search(q + qh * D, rows.keys(), cand.data(), top_k, index_.ef, &sel.index_reads);
-          for (int32_t& r : found) r = cand[size_t(r)];  // graph rows -> cache entries (both ascending)
-          sel.second[size_t(qh)] = std::move(found);
-        } else {
-          sel.second[size_t(qh)] = retrieval::flat_search(q + qh * D, rows.keys(), D, cand, top_k);
-          sel.index_reads += int64_t(cand.size());
-        }
-      }
+      gp.push_back({std::move(fixed), std::move(cand), std::move(rows), graph});
     }
     if (retrieves_all) return {};  // static + retrieved = every entry: dense attention
+    // Query heads in parallel, each writing only its own sets and count (same bits at any thread count).
+    std::vector<int64_t> reads(static_cast<size_t>(hq_), 0);
+#pragma omp parallel for schedule(static)
+    for (int qh = 0; qh < hq_; ++qh) {
+      const GroupPart& p = gp[size_t(qh / group)];
+      sel.sets[size_t(qh)] = p.fixed;
+      if (p.graph) {
+        std::vector<int32_t> found =
+            p.graph->index.search(q + qh * D, p.rows.keys(), p.cand.data(), top_k, index_.ef, &reads[size_t(qh)]);
+        for (int32_t& r : found) r = p.cand[size_t(r)];  // graph rows -> cache entries (both ascending)
+        sel.second[size_t(qh)] = std::move(found);
+      } else {
+        sel.second[size_t(qh)] = retrieval::flat_search(q + qh * D, p.rows.keys(), D, p.cand, top_k);
+        reads[size_t(qh)] = int64_t(p.cand.size());
+      }
+    }
+    for (int64_t r : reads) sel.index_reads += r;
     return sel;
   }
 

@@ -16,7 +16,7 @@ HeadParts split_by_context(const HeadCache& h, int64_t n_context) {
 }
 
 void dot_scores(const float* q, const float* keys, std::span<const int32_t> idx, int64_t D, float scale, float* out) {
-  for (size_t r = 0; r < idx.size(); ++r) out[r] = cpu::dot(q, keys + int64_t(idx[r]) * D, D) * scale;
+  cpu::dot_rows(q, keys, idx.data(), int64_t(idx.size()), D, scale, nullptr, out);
 }
 
 std::vector<int32_t> sorted_union(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {

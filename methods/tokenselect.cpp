@@ -54,21 +54,35 @@ class TokenSelect final : public selection::BudgetedSelector {
     vote_pos.erase(std::unique(vote_pos.begin(), vote_pos.end()), vote_pos.end());
     if (int64_t(vote_pos.size()) <= top_k) return {};  // every candidate fits: the step reads everything
     // Soft vote over all query heads: vote[p] = sum_h softmax_j(q_h . k_j)[p].
-    std::vector<float> vote(vote_pos.size(), 0.0f), s;
+    // Each candidate's slot in vote_pos, found once per KV head (not per query head): [Hkv][candidates].
+    std::vector<std::vector<int32_t>> slot(static_cast<size_t>(Hkv));
+    for (int g = 0; g < Hkv; ++g) {
+      const std::vector<int32_t>& pos = cache.head(layer, g).positions();
+      for (int32_t j : cand[size_t(g)])
+        slot[size_t(g)].push_back(
+            int32_t(std::lower_bound(vote_pos.begin(), vote_pos.end(), pos[size_t(j)]) - vote_pos.begin()));
+    }
+    // Each query head's softmax over its KV head's candidates, heads in parallel; the votes are then
+    // added in head order (the same bits at any thread count). [Hq][candidates of its KV head].
+    std::vector<HeadRows> rows;
+    for (int g = 0; g < Hkv; ++g) rows.push_back(cache.rows(layer, g));
+    std::vector<std::vector<float>> share(static_cast<size_t>(hq_));
+#pragma omp parallel for schedule(static)
     for (int qh = 0; qh < hq_; ++qh) {
       const int g = int(qh / group);
       const std::vector<int32_t>& c = cand[size_t(g)];
-      const HeadRows rows = cache.rows(layer, g);
+      std::vector<float>& s = share[size_t(qh)];
       s.resize(c.size());
-      selection::dot_scores(q + int64_t(qh) * D, rows.keys(), c, D, 1.0f, s.data());
+      selection::dot_scores(q + int64_t(qh) * D, rows[size_t(g)].keys(), c, D, 1.0f, s.data());
       const float mx = s.empty() ? 0.0f : *std::max_element(s.begin(), s.end());
       double sum = 0.0;
       for (float& x : s) sum += (x = std::exp(x - mx));
-      const std::vector<int32_t>& pos = cache.head(layer, g).positions();
-      for (size_t r = 0; r < c.size(); ++r) {
-        const size_t at = size_t(std::lower_bound(vote_pos.begin(), vote_pos.end(), pos[size_t(c[r])]) - vote_pos.begin());
-        vote[at] += float(s[r] / sum);
-      }
+      for (float& x : s) x = float(x / sum);
+    }
+    std::vector<float> vote(vote_pos.size(), 0.0f);
+    for (int qh = 0; qh < hq_; ++qh) {
+      const int g = int(qh / group);
+      for (size_t r = 0; r < cand[size_t(g)].size(); ++r) vote[size_t(slot[size_t(g)][r])] += share[size_t(qh)][r];
     }
     std::vector<char> chosen(vote_pos.size(), 0);
     for (int32_t i : top_k_stable(vote, top_k)) chosen[size_t(i)] = 1;
@@ -76,12 +90,9 @@ class TokenSelect final : public selection::BudgetedSelector {
     sel.compact_positions = compact_;
     sel.sets.resize(size_t(Hkv));
     for (int g = 0; g < Hkv; ++g) {
-      const std::vector<int32_t>& pos = cache.head(layer, g).positions();
       std::vector<int32_t> picked;
-      for (int32_t j : cand[size_t(g)]) {
-        const size_t at = size_t(std::lower_bound(vote_pos.begin(), vote_pos.end(), pos[size_t(j)]) - vote_pos.begin());
-        if (chosen[at]) picked.push_back(j);
-      }
+      for (size_t r = 0; r < cand[size_t(g)].size(); ++r)
+        if (chosen[size_t(slot[size_t(g)][r])]) picked.push_back(cand[size_t(g)][r]);
       sel.sets[size_t(g)] = selection::sorted_union(fixed[size_t(g)], picked);
     }
     return sel;

@@ -5,7 +5,8 @@
 # in $BUILD_DIR/fuzz-artifacts/<target>/ (replay: $BUILD_DIR/tests/fuzz/fuzz_<target> FILE; add it to
 # tests/fuzz/regressions/<target>/ with the fix, or to make_seeds.py's regression() for .gguf/.safetensors). Prints a table: target, executions, corpus, result.
 # Usage: scripts/fuzz.sh [SECONDS=20] [TARGET...]   (BUILD_DIR=build-fuzz; RUNS=N also caps executions;
-#        KVB_FUZZ_NO_BUILD=1 uses the binaries already built). docs/reliability.md has the long runs.
+#        KVB_FUZZ_NO_BUILD=1 uses the binaries already built; KVB_FUZZ_SCRATCH=DIR holds the scratch files,
+#        default /dev/shm). docs/reliability.md has the long runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-20}
@@ -30,7 +31,16 @@ fi
 
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-export TMPDIR=${TMPDIR:-/tmp}
+# The targets whose parsers take a path write each input to a scratch file: on a disk that write (and
+# its journal) costs more than the parse, so the scratch folder goes on a tmpfs when there is one
+# (4.4x more executions per second for duo_pattern, docs/reliability.md). KVB_FUZZ_SCRATCH overrides.
+if [ -n "${KVB_FUZZ_SCRATCH:-}" ]; then
+  export TMPDIR=$KVB_FUZZ_SCRATCH
+elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  export TMPDIR=/dev/shm
+else
+  export TMPDIR=${TMPDIR:-/tmp}
+fi
 # The binary model-format seeds (.gguf, .safetensors) are written here, not committed.
 python3 scripts/fuzz/make_seeds.py --binary-only "$BUILD_DIR/fuzz-seeds" >/dev/null
 failed=()

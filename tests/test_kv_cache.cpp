@@ -33,6 +33,43 @@ TEST(KVCache, AppendStoresRowsPerHead) {
   EXPECT_EQ(c.next_position(), 5);
 }
 
+// The edit stamp (what quest's kept page bounds rely on): appends keep it; every change to entries a
+// head already holds, and every copy or restore, renews it.
+TEST(KVCache, EditStampSurvivesAppendsOnlyAndIsRenewedByAnyOtherChange) {
+  KVCache c = filled_cache(40);
+  const auto stamp = [&](int l, int h) { return c.head(l, h).edit_stamp(); };
+  const uint64_t s0 = stamp(0, 0);
+  EXPECT_NE(s0, stamp(0, 1));  // no two heads share one
+  std::vector<float> row(4, 1.0f);
+  const int32_t p = 40;
+  c.append(0, 0, row.data(), row.data(), 4, &p, 1);
+  EXPECT_EQ(stamp(0, 0), s0) << "an append keeps the stamp";
+  const KVCache snapshot = c;
+  EXPECT_NE(snapshot.head(0, 0).edit_stamp(), s0) << "a copy is not the head it copied";
+  const std::vector<int32_t> keep = {0, 5, 40};
+  c.keep(0, 0, keep);
+  const uint64_t s1 = stamp(0, 0);
+  EXPECT_NE(s1, s0) << "keep";
+  c = snapshot;  // a restored snapshot must not pass for the head it replaced
+  EXPECT_NE(stamp(0, 0), s1);
+  EXPECT_NE(stamp(0, 0), snapshot.head(0, 0).edit_stamp());
+  const uint64_t s2 = stamp(0, 1);
+  const std::vector<int32_t> channels = {1};
+  c.zero_key_channels(0, 1, channels);
+  EXPECT_NE(stamp(0, 1), s2) << "zeroed key channels";
+  const uint64_t s3 = stamp(1, 0);
+  c.append_compensation(1, 0, row.data(), row.data(), 41, 0.5f);
+  EXPECT_NE(stamp(1, 0), s3) << "a compensation entry";
+  const uint64_t s4 = stamp(1, 1);
+  c.set_codec(KiviConfig{2, 8, 8});
+  EXPECT_NE(stamp(1, 1), s4) << "KIVI encoding changes what the old entries read back as";
+  const uint64_t s5 = stamp(1, 1);
+  c.append(1, 1, row.data(), row.data(), 4, &p, 1);  // 8 fp32 entries + 1: below residual + group
+  EXPECT_EQ(stamp(1, 1), s5);
+  for (int i = 0; i < 8; ++i) c.append(1, 1, row.data(), row.data(), 4, &p, 1);
+  EXPECT_NE(stamp(1, 1), s5) << "an append that quantizes a group of older entries";
+}
+
 TEST(KVCache, KeepCompactsAndFreesMemory) {
   KVCache c = filled_cache(100);
   const size_t before = c.resident_bytes();

@@ -475,6 +475,56 @@ TEST(TokenSelect, OneSetSharedByAllHeadsWithSinksAndLocal) {
   EXPECT_THROW(select_all_layers(*small, c, q, sink + local, T, cfg), Error);
 }
 
+// Quest keeps its page bounds between steps and extends them by the appended entries; any other change
+// to a head (KIVI encoding, which keeps the entry count; a restored snapshot; a keep) recomputes them.
+// Over decode steps that append, encode, restore and evict, each step's selection equals a fresh
+// quest's (bounds computed from scratch).
+TEST(Quest, BoundsKeptBetweenStepsSelectWhatFreshBoundsSelect) {
+  const int L = 2, Hq = 4, Hkv = 2, D = 16;
+  const int64_t T = 203, budget = 48;
+  const ModelConfig cfg = shape(L, Hq, Hkv, D);
+  KVCache c = random_cache(L, Hkv, D, T, 7);
+  MethodSpec spec;
+  spec.id = "quest";
+  // Pages of 4 within KIVI's key groups of 8: quantization moves a page's min / max (with pages equal
+  // to the groups it would keep them: KIVI maps each channel's group min and max onto itself).
+  spec.params = Params{{"dense_layers", "0"}, {"page_size", "4"}};
+  auto kept = make_method(spec, cfg);
+  (void)select_all_layers(*kept, c, gaussian(1, size_t(L * Hq * D)), budget, T, cfg);
+  const KVCache snapshot = c;
+  int compared = 0, differs_from_first = 0;
+  std::vector<std::vector<int32_t>> first;
+  for (int step = 0; step < 24; ++step) {
+    if (step == 4) c.set_codec(KiviConfig{2, 8, 8});  // quest+kivi: entries read back dequantized, same count
+    if (step == 10) c = snapshot;  // a shared-prefill restore
+    if (step == 17)
+      for (int g = 0; g < Hkv; ++g) {  // an eviction between steps
+        std::vector<int32_t> keep;
+        for (int32_t j = 0; j < int32_t(c.head(1, g).size()); j += 2) keep.push_back(j);
+        c.keep(1, g, keep);
+      }
+    const std::vector<float> q = gaussian(uint64_t(100 + step), size_t(L * Hq * D));
+    auto fresh = make_method(spec, cfg);
+    const auto want = select_all_layers(*fresh, c, q, budget, T, cfg);
+    for (int l = 0; l < L; ++l) {
+      const ReadSelection got = kept->select(l, q.data() + size_t(l * Hq * D), c);
+      ASSERT_EQ(got.sets, want[size_t(l)].sets) << "step " << step << " layer " << l;
+      ++compared;
+    }
+    if (first.empty()) first = want[0].sets;
+    differs_from_first += want[0].sets != first;
+    for (int l = 0; l < L; ++l)  // the step's new token: bigger keys every step move the top pages
+      for (int g = 0; g < Hkv; ++g) {
+        std::vector<float> k = gaussian(uint64_t(1000 + step * 10 + l * 3 + g), size_t(D), 1.0f + float(step));
+        const int32_t p = c.next_position();
+        c.append(l, g, k.data(), k.data(), D, &p, 1);
+      }
+    c.advance(1);
+  }
+  EXPECT_EQ(compared, 48);
+  EXPECT_GT(differs_from_first, 10) << "the steps must select different pages for the comparison to mean anything";
+}
+
 // ---- hip ------------------------------------------------------------------------------------------
 
 // Keys [T, D] whose q . k for q = e_a (a = 0, 1) is a tent peaking at peak[a] (strictly decreasing away

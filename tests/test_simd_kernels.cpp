@@ -71,6 +71,41 @@ TEST(SimdKernels, SoftmaxAndSwigluGiveThePortableBitsAtEveryLevel) {
   }
 }
 
+// dot and the selectors' gathered dot_rows: the portable bits at every level, for lengths around the
+// 16-lane blocks; dot_rows row r is exactly dot() of its gathered row (times scale, plus bias).
+TEST(SimdKernels, DotAndGatheredDotRowsGiveThePortableBitsAtEveryLevel) {
+  for (int64_t D : {1, 7, 16, 31, 64, 100, 128}) {
+    const int64_t T = 50;
+    const auto q = randn(size_t(D), uint32_t(D), 1.0f), K = randn(size_t(T * D), uint32_t(D) + 1, 3.0f);
+    const auto bias = randn(size_t(T), uint32_t(D) + 2, 1.0f);
+    const std::vector<int32_t> idx = {0, 3, 4, 17, 30, 49};
+    std::vector<float> ref(idx.size());
+    for (size_t r = 0; r < idx.size(); ++r)
+      ref[r] = cpu::dot(q.data(), K.data() + idx[r] * D, D, cpu::SimdLevel::Portable) * 0.125f + bias[size_t(idx[r])];
+    double worst = 0;  // against a double-precision sum: the fixed order is a correct dot product
+    for (size_t r = 0; r < idx.size(); ++r) {
+      double want = 0, mag = 0;
+      for (int64_t d = 0; d < D; ++d) {
+        want += double(q[size_t(d)]) * K[size_t(idx[r] * D + d)];
+        mag += std::fabs(double(q[size_t(d)]) * K[size_t(idx[r] * D + d)]);
+      }
+      worst = std::max(worst, std::fabs((ref[r] - bias[size_t(idx[r])]) / 0.125 - want) / (mag + 1e-30));
+    }
+    EXPECT_LT(worst, 1e-6) << "D " << D;
+    for (cpu::SimdLevel level : kLevels) {
+      if (!cpu::simd_level_runs_here(level)) continue;
+      std::vector<float> got(idx.size()), dots(idx.size()), all(static_cast<size_t>(T));
+      cpu::dot_rows(q.data(), K.data(), idx.data(), int64_t(idx.size()), D, 0.125f, bias.data(), got.data(), level);
+      for (size_t r = 0; r < idx.size(); ++r)
+        dots[r] = cpu::dot(q.data(), K.data() + idx[r] * D, D, level) * 0.125f + bias[size_t(idx[r])];
+      cpu::dot_rows(q.data(), K.data(), nullptr, T, D, 1.0f, nullptr, all.data(), level);  // rows 0..T-1
+      EXPECT_TRUE(same_bits(got, ref)) << "dot_rows, " << cpu::simd_level_name(level) << ", D " << D;
+      EXPECT_TRUE(same_bits(dots, ref)) << "dot, " << cpu::simd_level_name(level) << ", D " << D;
+      EXPECT_EQ(all[17], cpu::dot(q.data(), K.data() + 17 * D, D, cpu::SimdLevel::Portable)) << "D " << D;
+    }
+  }
+}
+
 TEST(SimdKernels, FusedQuantizedDotsAtEveryLevelMatchDequantizeThenDot) {
   // Each level against double precision over the dequantized row, within 1e-5 of the sum of |products|
   // (the kernels add the products in different orders); Q4_0/Q4_1/Q8_0/BF16, ragged row counts.

@@ -1,11 +1,17 @@
 // KV cache storage and compaction; see kv_cache.h.
 #include "kv/kv_cache.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "core/error.h"
 
 namespace kvb {
+
+uint64_t EditStamp::fresh() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim)
     : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), heads_(size_t(n_layers) * n_kv_heads) {}
@@ -43,6 +49,7 @@ void KVCache::append_compensation(int layer, int kv_head, const float* key, cons
   h.values_.insert(h.values_.end(), value, value + head_dim_);
   h.positions_.push_back(position);
   h.logit_bias_.push_back(logit_bias);
+  h.stamp_.renew();  // every entry's logit bias may have been created here
   layer_changed(layer);
 }
 
@@ -54,6 +61,7 @@ void KVCache::quantize_old_entries(HeadCache& h) {
   kivi_quantize_append(h.quantized_, cfg, D, h.keys_.data(), h.values_.data(), n_q);
   h.keys_.erase(h.keys_.begin(), h.keys_.begin() + n_q * D);
   h.values_.erase(h.values_.begin(), h.values_.begin() + n_q * D);
+  h.stamp_.renew();  // the quantized entries now read back dequantized
 }
 
 void KVCache::set_codec(const KiviConfig& cfg) {
@@ -148,6 +156,7 @@ void KVCache::zero_key_channels(int layer, int kv_head, std::span<const int32_t>
   for (int64_t j = 0; j < h.size(); ++j)
     for (int32_t c : channels) h.keys_[size_t(j * head_dim_ + c)] = 0.0f;
   h.zeroed_key_channels_.assign(channels.begin(), channels.end());
+  h.stamp_.renew();
   layer_changed(layer);
 }
 

@@ -13,6 +13,31 @@
 
 namespace kvb {
 
+// A number no other head state shares: renewed on every change to entries a head already holds, and on
+// every copy or move (so a restored snapshot never passes for the head it replaced). Appending entries
+// keeps it: a reader that summarised entries [0, n) under a stamp may extend that summary when the
+// stamp is unchanged and the head has grown (quest's page bounds, methods/quest.cpp).
+class EditStamp {
+ public:
+  EditStamp() : value_(fresh()) {}
+  EditStamp(const EditStamp&) : value_(fresh()) {}
+  EditStamp(EditStamp&&) noexcept : value_(fresh()) {}
+  EditStamp& operator=(const EditStamp&) {
+    renew();
+    return *this;
+  }
+  EditStamp& operator=(EditStamp&&) noexcept {
+    renew();
+    return *this;
+  }
+  void renew() { value_ = fresh(); }
+  uint64_t value() const { return value_; }
+
+ private:
+  static uint64_t fresh();
+  uint64_t value_;
+};
+
 // One (layer, KV head) of the cache. Read-only outside KVCache: a method sees every entry through
 // KVCache::rows (dense fp32, dequantized when KIVI-encoded), never the storage itself, so it cannot
 // index packed or dropped rows by accident.
@@ -35,6 +60,8 @@ class HeadCache {
   const std::vector<int32_t>& zeroed_key_channels() const { return zeroed_key_channels_; }
   // The key channels still carrying data: every channel but the zeroed ones.
   std::vector<int32_t> key_channels(int head_dim) const;
+  // Unchanged while this head only grows by appended entries (EditStamp).
+  uint64_t edit_stamp() const { return stamp_.value(); }
 
  private:
   friend class KVCache;
@@ -44,6 +71,7 @@ class HeadCache {
   std::vector<int32_t> positions_;  // [T]
   std::vector<int32_t> zeroed_key_channels_;
   std::vector<float> logit_bias_;   // [T] or empty
+  EditStamp stamp_;
 };
 
 // Every entry of one head as dense fp32 rows: a view of the head's storage, or (KIVI) a dequantized

@@ -19,7 +19,7 @@ namespace {
 void attend_subset(const float* q, const float* K, const float* V, const float* bias, const std::vector<int32_t>& read,
                    int64_t D, float scale, float* out, float* probs, float* mass) {
   const int64_t R = int64_t(read.size());
-  for (int64_t r = 0; r < R; ++r) probs[r] = dot(q, K + int64_t(read[r]) * D, D) * scale + (bias ? bias[read[r]] : 0.0f);
+  dot_rows(q, K, read.data(), R, D, scale, bias, probs);
   masked_softmax(probs, R, R);
   if (mass)
     for (int64_t r = 0; r < R; ++r) mass[read[r]] += probs[r];

@@ -11,9 +11,12 @@
 
 namespace kvb::cpu {
 
-// 16 running partial sums in a fixed order: vectorizes well, and the result does not depend on
-// the compiler's choice of vector width (so every build computes the same float32 value).
-float dot(const float* a, const float* b, int64_t n) {
+namespace {
+
+// 16 running partial sums in a fixed order, then a fixed tree: vectorizes well (one AVX-512 register,
+// two AVX2 or four SSE registers), and the result does not depend on the vector width the variant
+// was compiled for (FMA contraction is off), so every level computes the same float32 value.
+KVB_ALWAYS_INLINE float dot_body(const float* a, const float* b, int64_t n) {
   float acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -22,6 +25,29 @@ float dot(const float* a, const float* b, int64_t n) {
   for (int w = 8; w >= 1; w /= 2)
     for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
   return acc[0];
+}
+KVB_SIMD_VARIANTS(float, dot, (const float* a, const float* b, int64_t n), (a, b, n))
+
+KVB_ALWAYS_INLINE void dot_rows_body(const float* q, const float* K, const int32_t* idx, int64_t n, int64_t D,
+                                     float scale, const float* bias, float* out) {
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t j = idx ? int64_t(idx[r]) : r;
+    const float s = dot_body(q, K + j * D, D) * scale;
+    out[r] = bias ? s + bias[j] : s;
+  }
+}
+KVB_SIMD_VARIANTS(void, dot_rows,
+                  (const float* q, const float* K, const int32_t* idx, int64_t n, int64_t D, float scale,
+                   const float* bias, float* out),
+                  (q, K, idx, n, D, scale, bias, out))
+
+}  // namespace
+
+float dot(const float* a, const float* b, int64_t n, SimdLevel level) { return dot_at(level, a, b, n); }
+
+void dot_rows(const float* q, const float* K, const int32_t* idx, int64_t n, int64_t D, float scale,
+              const float* bias, float* out, SimdLevel level) {
+  dot_rows_at(level, q, K, idx, n, D, scale, bias, out);
 }
 
 void add_in_place(float* x, const float* y, int64_t n) {

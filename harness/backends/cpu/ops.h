@@ -46,7 +46,13 @@ void linear(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias
 // the rows together; every other path (SGEMM vs SGEMV, fused dots vs dequantized GEMM) runs row by row.
 void linear_rows_as_alone(LinearInput& in, const WeightMatrix& w, float* y, const Tensor* bias = nullptr);
 
-float dot(const float* a, const float* b, int64_t n);
+// sum_i a[i] b[i] in a fixed order (16 running sums, then a tree): the same bits at every SIMD level.
+float dot(const float* a, const float* b, int64_t n, SimdLevel level = simd_level());
+// out[r] = scale * q . K[j] + (bias ? bias[j] : 0) for r < n, j = idx ? idx[r] : r: one query against
+// gathered key rows (the selectors' and subset attention's scoring), each row exactly dot()'s value.
+//   q: [D]; K: [T, D]; idx: [n] rows of K or null (rows 0..n-1); bias: [T] or null; out: [n]
+void dot_rows(const float* q, const float* K, const int32_t* idx, int64_t n, int64_t D, float scale,
+              const float* bias, float* out, SimdLevel level = simd_level());
 
 // x[i] += y[i] for i < n (the residual adds; threads for long chunks).
 void add_in_place(float* x, const float* y, int64_t n);

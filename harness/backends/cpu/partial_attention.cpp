@@ -15,10 +15,8 @@ float attend_partial(const float* q, const float* K, const float* V, const float
   const int64_t R = int64_t(read.size());
   if (R == 0) return -std::numeric_limits<float>::infinity();
   float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < R; ++r) {
-    probs[r] = dot(q, K + int64_t(read[size_t(r)]) * D, D) * scale + (bias ? bias[read[size_t(r)]] : 0.0f);
-    mx = std::max(mx, probs[r]);
-  }
+  dot_rows(q, K, read.data(), R, D, scale, bias, probs);
+  for (int64_t r = 0; r < R; ++r) mx = std::max(mx, probs[r]);
   double sum = 0.0;
   for (int64_t r = 0; r < R; ++r) {
     probs[r] = std::exp(probs[r] - mx);
