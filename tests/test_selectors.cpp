@@ -525,6 +525,46 @@ TEST(Quest, BoundsKeptBetweenStepsSelectWhatFreshBoundsSelect) {
   EXPECT_GT(differs_from_first, 10) << "the steps must select different pages for the comparison to mean anything";
 }
 
+// Loki keeps its rank-r projections of the compressed part between steps; KIVI encoding those entries
+// (same positions, other values) must recompute them: each step's selection equals a fresh loki's.
+TEST(Loki, ProjectionsKeptBetweenStepsSelectWhatFreshProjectionsSelect) {
+  const int L = 2, Hq = 4, Hkv = 2, D = 16;
+  const int64_t T = 150, k = 20;
+  const ModelConfig cfg = shape(L, Hq, Hkv, D);
+  KVCache c = random_cache(L, Hkv, D, T, 95);
+  std::vector<KeyMoments> m;
+  add_cache_keys(c, m);
+  const std::string path = (test::tmp_dir() / "selectors_loki_kept.pca").string();
+  write_pca_basis(path, pca_basis_from(m, L, Hkv, D, "random"));
+  MethodSpec spec;
+  spec.id = "loki";
+  spec.params = Params{{"basis", path}, {"rank", "4"}};
+  auto kept = make_method(spec, cfg);
+  (void)select_all_layers(*kept, c, gaussian(1, size_t(L * Hq * D)), k, T, cfg);
+  int changed_by_encoding = 0;
+  for (int step = 0; step < 6; ++step) {
+    std::vector<ReadSelection> before;
+    if (step == 3) {
+      before = select_all_layers(*make_method(spec, cfg), c, gaussian(200 + uint64_t(step), size_t(L * Hq * D)), k, T, cfg);
+      c.set_codec(KiviConfig{2, 16, 8});  // every entry but the newest 8-23 read back 2-bit
+    }
+    const std::vector<float> q = gaussian(200 + uint64_t(step), size_t(L * Hq * D));
+    const auto want = select_all_layers(*make_method(spec, cfg), c, q, k, T, cfg);
+    for (int l = 0; l < L; ++l) {
+      ASSERT_EQ(kept->select(l, q.data() + size_t(l * Hq * D), c).sets, want[size_t(l)].sets) << "step " << step << " layer " << l;
+      if (!before.empty()) changed_by_encoding += before[size_t(l)].sets != want[size_t(l)].sets;
+    }
+    for (int l = 0; l < L; ++l)
+      for (int g = 0; g < Hkv; ++g) {
+        const std::vector<float> kv = gaussian(uint64_t(500 + step * 10 + l * 3 + g), size_t(D));
+        const int32_t p = c.next_position();
+        c.append(l, g, kv.data(), kv.data(), D, &p, 1);
+      }
+    c.advance(1);
+  }
+  EXPECT_GT(changed_by_encoding, 0) << "the encoding must change what loki selects for the test to mean anything";
+}
+
 // ---- hip ------------------------------------------------------------------------------------------
 
 // Keys [T, D] whose q . k for q = e_a (a = 0, 1) is a tent peaking at peak[a] (strictly decreasing away
