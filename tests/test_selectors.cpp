@@ -403,15 +403,21 @@ TEST(PcaBasis, FileRoundTripsAndBadFilesAreClearErrors) {
 
 // Loki with every component (r = D) scores exactly (P orthonormal: (qP)(kP)^T = q k^T), so its
 // per-query-head selection is the exact top-k; at r = 1 it differs.
+// A PCA basis of the cache's keys, written to tmp/NAME; its path.
+std::string loki_basis_of(const KVCache& c, const std::string& name) {
+  std::vector<KeyMoments> m;
+  add_cache_keys(c, m);
+  const std::string path = (test::tmp_dir() / name).string();
+  write_pca_basis(path, pca_basis_from(m, c.n_layers(), c.n_kv_heads(), c.head_dim(), "random"));
+  return path;
+}
+
 TEST(Loki, FullRankSelectsTheExactTopK) {
   const int L = 2, Hq = 4, Hkv = 2, D = 16;
   const int64_t T = 150, k = 20;
   const ModelConfig cfg = shape(L, Hq, Hkv, D);
   KVCache c = random_cache(L, Hkv, D, T, 90);
-  std::vector<KeyMoments> m;
-  add_cache_keys(c, m);
-  const std::string path = (test::tmp_dir() / "selectors_loki.pca").string();
-  write_pca_basis(path, pca_basis_from(m, L, Hkv, D, "random"));
+  const std::string path = loki_basis_of(c, "selectors_loki.pca");
   const auto q = gaussian(91, size_t(L * Hq * D));
   MethodSpec spec;
   spec.id = "loki";
@@ -532,10 +538,7 @@ TEST(Loki, ProjectionsKeptBetweenStepsSelectWhatFreshProjectionsSelect) {
   const int64_t T = 150, k = 20;
   const ModelConfig cfg = shape(L, Hq, Hkv, D);
   KVCache c = random_cache(L, Hkv, D, T, 95);
-  std::vector<KeyMoments> m;
-  add_cache_keys(c, m);
-  const std::string path = (test::tmp_dir() / "selectors_loki_kept.pca").string();
-  write_pca_basis(path, pca_basis_from(m, L, Hkv, D, "random"));
+  const std::string path = loki_basis_of(c, "selectors_loki_kept.pca");
   MethodSpec spec;
   spec.id = "loki";
   spec.params = Params{{"basis", path}, {"rank", "4"}};
