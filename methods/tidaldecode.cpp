@@ -39,20 +39,29 @@ class TidalDecode final : public selection::BudgetedSelector {
     sel.per_query_head = true;
     sel.sets.resize(size_t(hq_));
     bool all = true;
-    std::vector<float> s;
+    std::vector<selection::HeadParts> parts;
+    std::vector<HeadRows> rows;
     for (int g = 0; g < Hkv; ++g) {
-      const selection::HeadParts parts = selection::split_by_context(cache.head(layer, g), budget_.n_context);
-      all &= int64_t(parts.compressed.size()) <= budget_.n_kept;
-      const HeadRows rows = cache.rows(layer, g);
-      s.resize(parts.compressed.size());
-      for (int64_t qh = g * group; qh < (g + 1) * group; ++qh) {
-        selection::dot_scores(q + qh * D, rows.keys(), parts.compressed, D, 1.0f, s.data());
-        std::vector<int32_t> top;
-        for (int32_t r : top_k_stable(s, budget_.n_kept)) top.push_back(parts.compressed[size_t(r)]);
-        sel.sets[size_t(qh)] = selection::sorted_union(top, parts.newer);
-      }
+      parts.push_back(selection::split_by_context(cache.head(layer, g), budget_.n_context));
+      all &= int64_t(parts.back().compressed.size()) <= budget_.n_kept;
+      rows.push_back(cache.rows(layer, g));
     }
     if (all) return {};
+    // Query heads in parallel, each writing only its own set (the same bits at any thread count).
+#pragma omp parallel
+    {
+      std::vector<float> s;
+#pragma omp for schedule(static)
+      for (int qh = 0; qh < hq_; ++qh) {
+        const int64_t g = qh / group;
+        const std::vector<int32_t>& compressed = parts[size_t(g)].compressed;
+        s.resize(compressed.size());
+        selection::dot_scores(q + qh * D, rows[size_t(g)].keys(), compressed, D, 1.0f, s.data());
+        std::vector<int32_t> top;
+        for (int32_t r : top_k_stable(s, budget_.n_kept)) top.push_back(compressed[size_t(r)]);
+        sel.sets[size_t(qh)] = selection::sorted_union(top, parts[size_t(g)].newer);
+      }
+    }
     return sel;
   }
 
