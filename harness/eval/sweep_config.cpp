@@ -526,7 +526,7 @@ SweepConfig load_sweep_config(const fs::path& path) {
   if (ext == ".json") {
     try {
       j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range 406: a number too large for a double
       KVB_FAIL("{}: invalid JSON: {}", path.string(), e.what());
     }
   } else {

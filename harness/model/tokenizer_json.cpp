@@ -33,7 +33,7 @@ json parse_json_file(const fs::path& path) {
   const std::string text = read_text_file(path);
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range 406: a number too large for a double
     KVB_FAIL("{}: invalid JSON: {}", path.string(), e.what());
   }
 }
